@@ -1,0 +1,147 @@
+"""The registry's domain records: plain msgspec Structs that every store persists and every dialect renders."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+
+__all__ = (
+    "Contact",
+    "Entrypoint",
+    "HealthReport",
+    "Owner",
+    "Page",
+    "ServiceQuery",
+    "ServiceRecord",
+    "ServiceStatus",
+    "VersionEntry",
+)
+
+
+class ServiceStatus(str, enum.Enum):
+    """Where a service stands in the registry's state table (see :mod:`litestar_registry.core.states`)."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    DEGRADED = "degraded"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    DEREGISTERED = "deregistered"
+
+
+class Entrypoint(msgspec.Struct, kw_only=True, frozen=True):
+    """One way to reach a service: what discovery hands out."""
+
+    name: str
+    url: str
+    protocol: str = "http"
+    method: str | None = None
+    description: str | None = None
+
+
+class Owner(msgspec.Struct, kw_only=True, frozen=True):
+    """Who to contact about a service."""
+
+    name: str | None = None
+    email: str | None = None
+    url: str | None = None
+
+
+class HealthReport(msgspec.Struct, kw_only=True, frozen=True):
+    """What the last heartbeat said about the service (kept as sent, for operators)."""
+
+    status: str
+    uptime_seconds: float | None = None
+    instance_id: str | None = None
+    message: str | None = None
+    checks: dict[str, str] = msgspec.field(default_factory=dict)
+    metrics: dict[str, float] = msgspec.field(default_factory=dict)
+    reported_at: datetime | None = None
+
+
+class ServiceRecord(msgspec.Struct, kw_only=True, frozen=True):
+    """A service as the store keeps it.
+
+    Time fields are aware UTC datetimes. ``deadline_at`` is when the next contact is due (missing it degrades the
+    service), ``expires_at`` when silence expires it, ``next_check_at`` when the sweeper must next look at it (``None``
+    for services the sweeper leaves alone). ``revision`` grows by one on every write, for conditional updates.
+    """
+
+    slug: str
+    name: str
+    version: str
+    status: ServiceStatus
+    registered_at: datetime
+    updated_at: datetime
+    last_seen_at: datetime
+    ttl_seconds: float
+    expiry_windows: int
+    deadline_at: datetime
+    expires_at: datetime
+    next_check_at: datetime | None
+    description: str | None = None
+    base_url: str | None = None
+    health_url: str | None = None
+    documentation_url: str | None = None
+    endpoints: tuple[Entrypoint, ...] = ()
+    capabilities: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    owner: Owner | None = None
+    account: str | None = None
+    """The account that first registered the slug: the only service account allowed to change it."""
+    failure_count: int = 0
+    health: HealthReport | None = None
+    extensions: dict[str, Any] = msgspec.field(default_factory=dict)
+    """Dialect-specific data kept verbatim (the TTL dialect's ``info``), keyed by dialect."""
+    revision: int = 1
+
+    @property
+    def ttl(self) -> timedelta:
+        """The contact window as a timedelta."""
+        return timedelta(seconds=self.ttl_seconds)
+
+
+class VersionEntry(msgspec.Struct, kw_only=True, frozen=True):
+    """One line of a service's version history."""
+
+    slug: str
+    version: str
+    previous_version: str | None
+    recorded_at: datetime
+
+
+class Contact(msgspec.Struct, kw_only=True, frozen=True):
+    """A heartbeat or ping, as the store applies it in one round trip.
+
+    The store applies it only to a record whose status is in ``from_statuses`` and whose ``expires_at`` is after
+    ``at``; the new deadlines are ``at`` plus the record's own TTL (times its expiry windows for ``expires_at``).
+    """
+
+    at: datetime
+    status: ServiceStatus
+    from_statuses: frozenset[ServiceStatus]
+    health: HealthReport | None = None
+
+
+class ServiceQuery(msgspec.Struct, kw_only=True, frozen=True):
+    """Filters and a page window for listing services; every filter given must match."""
+
+    statuses: frozenset[ServiceStatus] | None = None
+    tag: str | None = None
+    capability: str | None = None
+    text: str | None = None
+    """Case-insensitive substring of slug, name or description."""
+    after: str | None = None
+    """Return slugs strictly after this one (the cursor)."""
+    limit: int = 50
+
+
+class Page(msgspec.Struct, kw_only=True, frozen=True):
+    """A page of services in slug order; ``next_after`` is the cursor for the next page, ``None`` at the end."""
+
+    items: list[ServiceRecord]
+    next_after: str | None = None
