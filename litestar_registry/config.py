@@ -97,8 +97,6 @@ class RegistryConfig:
 
     max_body_bytes: int = field(default=65_536, metadata=_env("MAX_BODY_BYTES"))
     """Largest request body the registry routes accept."""
-    max_collection_items: int = field(default=100, metadata=_env("MAX_COLLECTION_ITEMS"))
-    """Most entries in one list or map of a request (endpoints, tags, metadata, checks, ...)."""
     default_page_size: int = field(default=50, metadata=_env("DEFAULT_PAGE_SIZE"))
     """Services per page when the caller does not say."""
     max_page_size: int = field(default=500, metadata=_env("MAX_PAGE_SIZE"))

@@ -10,7 +10,9 @@ from litestar_registry.core.models import Entrypoint, ServiceRecord, ServiceStat
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
-def make_record(slug: str = "svc", *, at: datetime = T0, ttl: float = 30, windows: int = 3, **fields: Any) -> ServiceRecord:
+def make_record(
+    slug: str = "svc", *, at: datetime = T0, ttl: float = 30, windows: int = 3, **fields: Any
+) -> ServiceRecord:
     """A live record last seen at ``at``; any field can be overridden."""
     deadline = at + timedelta(seconds=ttl)
     values: dict[str, Any] = {
@@ -36,4 +38,6 @@ def make_record(slug: str = "svc", *, at: datetime = T0, ttl: float = 30, window
 
 
 def first_version(record: ServiceRecord) -> VersionEntry:
-    return VersionEntry(slug=record.slug, version=record.version, previous_version=None, recorded_at=record.registered_at)
+    return VersionEntry(
+        slug=record.slug, version=record.version, previous_version=None, recorded_at=record.registered_at
+    )

@@ -12,8 +12,10 @@ __all__ = (
     "Contact",
     "Entrypoint",
     "HealthReport",
+    "Heartbeat",
     "Owner",
     "Page",
+    "Registration",
     "ServiceQuery",
     "ServiceRecord",
     "ServiceStatus",
@@ -21,7 +23,7 @@ __all__ = (
 )
 
 
-class ServiceStatus(str, enum.Enum):
+class ServiceStatus(enum.StrEnum):
     """Where a service stands in the registry's state table (see :mod:`litestar_registry.core.states`)."""
 
     PENDING = "pending"
@@ -114,17 +116,57 @@ class VersionEntry(msgspec.Struct, kw_only=True, frozen=True):
     recorded_at: datetime
 
 
+class Registration(msgspec.Struct, kw_only=True, frozen=True):
+    """What a service says about itself when it registers; every dialect translates its body into this."""
+
+    slug: str
+    name: str
+    version: str
+    description: str | None = None
+    base_url: str | None = None
+    health_url: str | None = None
+    documentation_url: str | None = None
+    endpoints: tuple[Entrypoint, ...] = ()
+    capabilities: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    owner: Owner | None = None
+    ttl_seconds: float | None = None
+    """The contact window; ``None`` takes the registry's default."""
+    expiry_windows: int | None = None
+    """Windows the service may miss before it expires; ``None`` takes the registry's default."""
+    extensions: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class Heartbeat(msgspec.Struct, kw_only=True, frozen=True):
+    """A heartbeat as the core takes it (seed 000): contact plus what the service reports about itself."""
+
+    slug: str
+    status: str = "healthy"
+    """``healthy``, ``degraded`` or ``unhealthy``; anything but healthy leaves the service degraded."""
+    version: str | None = None
+    uptime_seconds: float | None = None
+    instance_id: str | None = None
+    message: str | None = None
+    checks: dict[str, str] = msgspec.field(default_factory=dict)
+    metrics: dict[str, float] = msgspec.field(default_factory=dict)
+    timestamp: datetime | None = None
+
+
 class Contact(msgspec.Struct, kw_only=True, frozen=True):
     """A heartbeat or ping, as the store applies it in one round trip.
 
-    The store applies it only to a record whose status is in ``from_statuses`` and whose ``expires_at`` is after
-    ``at``; the new deadlines are ``at`` plus the record's own TTL (times its expiry windows for ``expires_at``).
+    The store applies it only to a record whose status is in ``from_statuses``, whose ``expires_at`` is after ``at``
+    and, when ``account`` is set, whose ``account`` equals it; the new deadlines are ``at`` plus the record's own
+    TTL (times its expiry windows for ``expires_at``).
     """
 
     at: datetime
     status: ServiceStatus
     from_statuses: frozenset[ServiceStatus]
     health: HealthReport | None = None
+    account: str | None = None
+    """When set, only a record owned by this account matches (a service may touch only its own slugs)."""
 
 
 class ServiceQuery(msgspec.Struct, kw_only=True, frozen=True):

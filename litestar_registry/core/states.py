@@ -23,7 +23,7 @@ __all__ = ("LIVE", "TRANSITIONS", "Event", "advance", "is_live", "sources", "tra
 S = ServiceStatus
 
 
-class Event(str, enum.Enum):
+class Event(enum.StrEnum):
     """What can happen to a service."""
 
     REGISTER_APPROVED = "register_approved"

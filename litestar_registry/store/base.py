@@ -76,7 +76,7 @@ class ServiceStore(ABC):
         """Return the record with ``slug``, or ``None``."""
 
     @abstractmethod
-    async def list(self, query: ServiceQuery) -> Page:
+    async def find(self, query: ServiceQuery) -> Page:
         """Return one page of records matching every filter of ``query``, in slug order.
 
         ``query.after`` is an exclusive lower bound on the slug. ``next_after`` is set only when more records match
@@ -95,7 +95,8 @@ class ServiceStore(ABC):
     async def touch(self, slug: str, contact: Contact) -> ServiceRecord | None:
         """Apply a heartbeat or ping in one atomic round trip.
 
-        Only when the record's status is in ``contact.from_statuses`` and ``contact.at < expires_at``: set the status
+        Only when the record's status is in ``contact.from_statuses``, ``contact.at < expires_at`` and (when
+        ``contact.account`` is set) the record's ``account`` equals it: set the status
         to ``contact.status``, ``failure_count`` to 0, ``last_seen_at`` to ``contact.at``, ``deadline_at`` and
         ``next_check_at`` to ``contact.at + ttl``, ``expires_at`` to ``contact.at + ttl * expiry_windows``, ``health``
         to ``contact.health`` when given, and bump the revision. ``updated_at`` does not change: contact is not data.
@@ -109,7 +110,9 @@ class ServiceStore(ABC):
         """Return the version history of ``slug``, oldest first (empty for an unknown slug)."""
 
     @abstractmethod
-    async def sweep_due(self, now: datetime, advance: Advance, *, limit: int = 100) -> list[tuple[ServiceRecord, ServiceRecord]]:
+    async def sweep_due(
+        self, now: datetime, advance: Advance, *, limit: int = 100
+    ) -> list[tuple[ServiceRecord, ServiceRecord]]:
         """Claim up to ``limit`` records whose ``next_check_at <= now``, earliest first, and store ``advance(r, now)``.
 
         Each due record is claimed by one caller only, even with several app instances sweeping one store: a record

@@ -58,7 +58,7 @@ class MemoryServiceStore(ServiceStore):
     async def get(self, slug: str) -> ServiceRecord | None:
         return self._records.get(slug)
 
-    async def list(self, query: ServiceQuery) -> Page:
+    async def find(self, query: ServiceQuery) -> Page:
         start = bisect.bisect_right(self._slugs, query.after) if query.after is not None else 0
         items: list[ServiceRecord] = []
         for slug in self._slugs[start:]:
@@ -81,7 +81,12 @@ class MemoryServiceStore(ServiceStore):
 
     async def touch(self, slug: str, contact: Contact) -> ServiceRecord | None:
         current = self._records.get(slug)
-        if current is None or current.status not in contact.from_statuses or contact.at >= current.expires_at:
+        if (
+            current is None
+            or current.status not in contact.from_statuses
+            or contact.at >= current.expires_at
+            or (contact.account is not None and current.account != contact.account)
+        ):
             return None
         deadline = contact.at + current.ttl
         return self._put(

@@ -134,7 +134,7 @@ async def _seed(store: ServiceStore) -> None:
 
 
 async def _slugs(store: ServiceStore, **query: object) -> list[str]:
-    return [r.slug for r in (await store.list(ServiceQuery(**query))).items]  # type: ignore[arg-type]
+    return [r.slug for r in (await store.find(ServiceQuery(**query))).items]  # type: ignore[arg-type]
 
 
 async def test_list_filters(store: ServiceStore) -> None:
@@ -159,17 +159,17 @@ async def test_list_text_filter_treats_wildcards_literally(store: ServiceStore) 
 
 async def test_list_pages_with_a_cursor(store: ServiceStore) -> None:
     await _seed(store)
-    first = await store.list(ServiceQuery(limit=2))
+    first = await store.find(ServiceQuery(limit=2))
     assert [r.slug for r in first.items] == ["alpha", "bravo"]
     assert first.next_after == "bravo"
-    second = await store.list(ServiceQuery(limit=2, after=first.next_after))
+    second = await store.find(ServiceQuery(limit=2, after=first.next_after))
     assert [r.slug for r in second.items] == ["charlie", "delta"]
-    last = await store.list(ServiceQuery(limit=2, after=second.next_after))
+    last = await store.find(ServiceQuery(limit=2, after=second.next_after))
     assert [r.slug for r in last.items] == ["echo"]
     assert last.next_after is None
-    exact = await store.list(ServiceQuery(limit=5))
+    exact = await store.find(ServiceQuery(limit=5))
     assert exact.next_after is None
-    filtered = await store.list(ServiceQuery(limit=1, tag="edge"))
+    filtered = await store.find(ServiceQuery(limit=1, tag="edge"))
     assert ([r.slug for r in filtered.items], filtered.next_after) == (["bravo"], "bravo")
 
 
@@ -278,4 +278,15 @@ async def test_concurrent_sweeps_claim_each_record_once(store: ServiceStore) -> 
     assert len(claimed) == len(set(claimed))
     claimed += [before.slug for before, _ in await store.sweep_due(now, states.advance)]
     assert sorted(claimed) == [f"c{i:02d}" for i in range(20)]
-    assert {r.status for r in (await store.list(ServiceQuery(limit=100))).items} == {S.EXPIRED}
+    assert {r.status for r in (await store.find(ServiceQuery(limit=100))).items} == {S.EXPIRED}
+
+
+async def test_touch_with_an_account_matches_only_that_owner(store: ServiceStore) -> None:
+    record = make_record("owned", account="team-a")
+    await store.create(record, first_version(record))
+    at = T0 + timedelta(seconds=1)
+    stranger = Contact(at=at, status=S.ACTIVE, from_statuses=CONTACT_FROM, account="team-b")
+    assert await store.touch("owned", stranger) is None
+    assert (await store.get("owned")).revision == 1
+    owner = Contact(at=at, status=S.ACTIVE, from_statuses=CONTACT_FROM, account="team-a")
+    assert (await store.touch("owned", owner)).last_seen_at == at

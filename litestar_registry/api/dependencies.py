@@ -1,0 +1,43 @@
+"""Router-level dependencies, all under ``registry_`` keys so they never collide with the host's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.di import Provide
+
+from litestar_registry.core.auth import Authenticator, Principal
+from litestar_registry.core.errors import AuthenticationRequired
+from litestar_registry.core.registry import Registry
+
+__all__ = ("registry_dependencies",)
+
+
+def registry_dependencies(
+    registry: Registry, authenticator: Authenticator, *, public_reads: bool
+) -> dict[str, Provide]:
+    """``registry_core`` (the Registry), ``registry_principal`` (required caller), ``registry_reader`` (caller of
+    read routes: optional when reads are public).
+    """
+
+    def provide_core() -> Registry:
+        return registry
+
+    async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+        principal = await authenticator.authenticate(request.headers)
+        if principal is None:
+            raise AuthenticationRequired("send a service account key as 'Authorization: Bearer <key>'")
+        return principal
+
+    async def provide_reader(request: Request[Any, Any, Any]) -> Principal | None:
+        principal = await authenticator.authenticate(request.headers)
+        if principal is None and not public_reads:
+            raise AuthenticationRequired("reads need a key as 'Authorization: Bearer <key>' (or public_reads)")
+        return principal
+
+    return {
+        "registry_core": Provide(provide_core, sync_to_thread=False),
+        "registry_principal": Provide(provide_principal),
+        "registry_reader": Provide(provide_reader),
+    }

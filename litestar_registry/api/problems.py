@@ -1,0 +1,151 @@
+"""RFC 9457 problem responses for the registry routes only (the host's own errors keep their shape)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.status_codes import (
+    HTTP_401_UNAUTHORIZED,
+    HTTP_403_FORBIDDEN,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_501_NOT_IMPLEMENTED,
+)
+from litestar.types import ExceptionHandlersMap
+
+from litestar_registry.api.schemas import FieldError, Problem
+from litestar_registry.core import errors
+
+__all__ = ("PROBLEM_MEDIA_TYPE", "exception_handlers", "problem_response", "problems", "request_id")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+STATUS_BY_ERROR: Mapping[type[errors.RegistryError], int] = {
+    errors.ServiceNotFound: HTTP_404_NOT_FOUND,
+    errors.ServiceExists: HTTP_409_CONFLICT,
+    errors.ServiceConflict: HTTP_409_CONFLICT,
+    errors.StaleWrite: HTTP_409_CONFLICT,
+    errors.IllegalTransition: HTTP_409_CONFLICT,
+    errors.AuthenticationRequired: HTTP_401_UNAUTHORIZED,
+    errors.AccessDenied: HTTP_403_FORBIDDEN,
+    errors.InvalidInput: HTTP_422_UNPROCESSABLE_ENTITY,
+    errors.NotImplementedFeature: HTTP_501_NOT_IMPLEMENTED,
+}
+
+TITLES = {
+    400: "Bad request",
+    401: "Authentication required",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Validation failed",
+    429: "Too many requests",
+    500: "Internal server error",
+    501: "Not implemented",
+}
+
+CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large", 422: "invalid_input"}
+
+
+def request_id(request: Request[Any, Any, Any]) -> str:
+    """The request's id: the caller's ``X-Request-ID`` when it sends a sane one, else a fresh one (cached)."""
+    state = request.scope.setdefault("state", {})
+    found = state.get("registry_request_id")
+    if found is None:
+        sent = request.headers.get("x-request-id", "")
+        found = sent if 0 < len(sent) <= 128 and sent.isprintable() else uuid.uuid4().hex
+        state["registry_request_id"] = found
+    return str(found)
+
+
+def problem_response(
+    request: Request[Any, Any, Any],
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    field_errors: list[FieldError] | None = None,
+    extra: dict[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response[Problem]:
+    """A problem+json response for ``request``."""
+    problem = Problem(
+        type=f"urn:litestar-registry:problem:{code}",
+        title=TITLES.get(status, "Error"),
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        code=code,
+        trace_id=request_id(request),
+        errors=field_errors,
+        extra=extra or None,
+    )
+    return Response(problem, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=dict(headers or {}))
+
+
+def _registry_error(request: Request[Any, Any, Any], exc: errors.RegistryError) -> Response[Problem]:
+    status = next((code for kind, code in STATUS_BY_ERROR.items() if isinstance(exc, kind)), 500)
+    extra = dict(exc.extra)
+    field = extra.pop("field", None)
+    field_errors = [FieldError(field=str(field), message=exc.detail)] if field else None
+    headers = {"WWW-Authenticate": 'Bearer realm="registry"'} if status == HTTP_401_UNAUTHORIZED else None
+    return problem_response(
+        request, status, exc.code, exc.detail, field_errors=field_errors, extra=extra, headers=headers
+    )
+
+
+def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
+    field_errors = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict):
+            key = item.get("key") or item.get("source") or "body"
+            field_errors.append(FieldError(field=str(key), message=str(item.get("message", "invalid"))))
+    detail = "the request is not valid" if field_errors else str(exc.detail)
+    return problem_response(
+        request, HTTP_422_UNPROCESSABLE_ENTITY, "invalid_input", detail, field_errors=field_errors or None
+    )
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    status = exc.status_code
+    code = CODES.get(status, f"http_{status}")
+    detail = exc.detail if status < HTTP_500_INTERNAL_SERVER_ERROR else TITLES[500]
+    return problem_response(request, status, code, detail, headers=exc.headers)
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    request.logger.exception("registry: unhandled error", exc_info=exc)
+    return problem_response(request, HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", TITLES[500])
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    """Handlers to put on the registry Router: domain errors, validation (422), HTTP errors and the unexpected."""
+    return {
+        errors.RegistryError: _registry_error,
+        ValidationException: _validation_error,
+        HTTPException: _http_error,
+        Exception: _unexpected,
+    }
+
+
+def problems(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the problem responses a route can give."""
+    return {
+        status: ResponseSpec(
+            data_container=Problem,
+            description=TITLES.get(status, "Error"),
+            media_type=PROBLEM_MEDIA_TYPE,
+            generate_examples=False,
+        )
+        for status in statuses
+    }

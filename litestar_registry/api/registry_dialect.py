@@ -1,0 +1,154 @@
+"""The registry dialect (seed 000): register, re-register, deregister, heartbeat, and the service reads."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, delete, get, post, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from litestar_registry.api.pagination import decode_cursor, encode_cursor
+from litestar_registry.api.problems import problems, request_id
+from litestar_registry.api.schemas import (
+    DeregistrationRequest,
+    Envelope,
+    HeartbeatRequest,
+    HeartbeatResponse,
+    Meta,
+    RegistrationRequest,
+    RegistrationResponse,
+    ServiceView,
+    VersionView,
+)
+from litestar_registry.core.auth import Principal
+from litestar_registry.core.errors import ServiceNotFound
+from litestar_registry.core.models import Heartbeat, Registration, ServiceQuery, ServiceRecord, ServiceStatus
+from litestar_registry.core.registry import Registry
+from litestar_registry.core.states import LIVE
+
+__all__ = ("RegistryController", "envelope", "registration_response")
+
+Core = NamedDependency[Registry]
+Caller = NamedDependency[Principal]
+Reader = NamedDependency[Principal | None]
+AnyRequest = Request[Any, Any, Any]
+
+DEFAULT_STATUSES = frozenset({*LIVE, ServiceStatus.PENDING, ServiceStatus.REJECTED})
+"""What a list shows without a status filter: everything but the ended (expired, deregistered)."""
+WRITE_PROBLEMS = problems(401, 403, 409, 413, 422)
+
+
+def envelope(request: AnyRequest, data: Any, **meta: Any) -> Envelope[Any]:
+    """Wrap ``data`` in the ``{data, meta}`` envelope."""
+    return Envelope(data=data, meta=Meta(request_id=request_id(request), **meta))
+
+
+def registration_response(record: ServiceRecord, *, changed: bool) -> RegistrationResponse:
+    """The registration answer: the service, whether it is approved, whether the request changed it."""
+    view = msgspec.structs.asdict(ServiceView.of(record))
+    return RegistrationResponse(**view, approved=record.status is not ServiceStatus.PENDING, changed=changed)
+
+
+def _registration(data: RegistrationRequest) -> Registration:
+    return msgspec.convert(msgspec.to_builtins(data), Registration)
+
+
+class RegistryController(Controller):
+    """Service self-registration and heartbeats, and the registry's reads."""
+
+    path = "/registry"
+
+    @post("/register", status_code=201, responses=WRITE_PROBLEMS, summary="Register a service")
+    async def register(
+        self, request: AnyRequest, data: JSONBody[RegistrationRequest], registry_core: Core, registry_principal: Caller
+    ) -> Envelope[RegistrationResponse]:
+        """Register a new service. Known accounts and slugs are approved at once; others wait for an admin."""
+        record = await registry_core.register(_registration(data), registry_principal)
+        return envelope(request, registration_response(record, changed=True))
+
+    @put("/register", responses={**WRITE_PROBLEMS, **problems(404)}, summary="Re-register a service")
+    async def reregister(
+        self, request: AnyRequest, data: JSONBody[RegistrationRequest], registry_core: Core, registry_principal: Caller
+    ) -> Envelope[RegistrationResponse]:
+        """Update a registered service. Idempotent; a version change is added to its version history."""
+        record, changed = await registry_core.update(_registration(data), registry_principal)
+        return envelope(request, registration_response(record, changed=changed))
+
+    @delete("/register", status_code=204, responses={**WRITE_PROBLEMS, **problems(404)}, summary="Deregister")
+    async def deregister(
+        self, data: JSONBody[DeregistrationRequest], registry_core: Core, registry_principal: Caller
+    ) -> None:
+        """Deregister a service; refused (409) while it has active dependents."""
+        await registry_core.deregister(data.slug, registry_principal, reason=data.reason)
+
+    @post("/heartbeat", status_code=200, responses={**WRITE_PROBLEMS, **problems(404)}, summary="Heartbeat")
+    async def heartbeat(
+        self, request: AnyRequest, data: JSONBody[HeartbeatRequest], registry_core: Core, registry_principal: Caller
+    ) -> Envelope[HeartbeatResponse]:
+        """Refresh the service's deadline, reset its failure count and restore it from degraded.
+
+        An unknown or expired slug answers 404, so that its client registers again.
+        """
+        beat = msgspec.convert(msgspec.to_builtins(data), Heartbeat)
+        record, version_changed = await registry_core.heartbeat(beat, registry_principal)
+        answer = HeartbeatResponse(
+            slug=record.slug,
+            status=record.status,
+            acknowledged_at=record.last_seen_at,
+            next_heartbeat_due_at=record.deadline_at,
+            failure_count=record.failure_count,
+            version_changed=version_changed,
+        )
+        return envelope(request, answer)
+
+    @get("/services", responses=problems(401, 422), summary="List services")
+    async def list_services(
+        self,
+        request: AnyRequest,
+        registry_core: Core,
+        registry_reader: Reader,
+        status: Annotated[list[ServiceStatus] | None, QueryParameter(description="Any of these statuses")] = None,
+        tag: FromQuery[str | None] = None,
+        capability: FromQuery[str | None] = None,
+        q: Annotated[str | None, QueryParameter(description="Substring of slug, name or description")] = None,
+        cursor: FromQuery[str | None] = None,
+        limit: Annotated[int | None, QueryParameter(ge=1, le=500)] = None,
+    ) -> Envelope[list[ServiceView]]:
+        """Services matching every filter given, in slug order, a page at a time (``meta.next_cursor``)."""
+        size = min(limit or registry_core.policy.default_page_size, registry_core.policy.max_page_size)
+        query = ServiceQuery(
+            statuses=frozenset(status) if status else DEFAULT_STATUSES,
+            tag=tag,
+            capability=capability,
+            text=q,
+            after=decode_cursor(cursor),
+            limit=size,
+        )
+        page = await registry_core.find(query)
+        views = [ServiceView.of(r) for r in page.items if Registry.visible(r, registry_reader)]
+        return envelope(request, views, count=len(views), next_cursor=encode_cursor(page.next_after), limit=size)
+
+    @get("/services/{slug:str}", responses=problems(401, 404), summary="Get a service")
+    async def get_service(
+        self, request: AnyRequest, slug: FromPath[str], registry_core: Core, registry_reader: Reader
+    ) -> Envelope[ServiceView]:
+        """One service as it stands now, whatever its status."""
+        return envelope(request, ServiceView.of(await _visible(registry_core, slug, registry_reader)))
+
+    @get("/services/{slug:str}/versions", responses=problems(401, 404), summary="Version history")
+    async def versions(
+        self, request: AnyRequest, slug: FromPath[str], registry_core: Core, registry_reader: Reader
+    ) -> Envelope[list[VersionView]]:
+        """The versions the service has registered, oldest first."""
+        await _visible(registry_core, slug, registry_reader)
+        entries = [VersionView.of(entry) for entry in await registry_core.versions(slug)]
+        return envelope(request, entries, count=len(entries))
+
+
+async def _visible(registry: Registry, slug: str, principal: Principal | None) -> ServiceRecord:
+    record = await registry.get(slug)
+    if not Registry.visible(record, principal):
+        raise ServiceNotFound(f"service '{slug}' is not registered")
+    return record

@@ -1,0 +1,54 @@
+"""The sweeper: persists degradations and expiries in the background of the host app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from litestar_registry.core.registry import Registry
+
+__all__ = ("Sweeper",)
+
+logger = logging.getLogger("litestar_registry.sweeper")
+
+
+class Sweeper:
+    """Calls :meth:`Registry.sweep` every ``interval`` seconds until stopped.
+
+    Reads already check deadlines, so the sweeper only makes what time did durable (and, later, announces it). A
+    failing sweep is logged and retried at the next tick: a database blip must not stop expiry for good.
+    """
+
+    def __init__(self, registry: Registry, interval: float) -> None:
+        self.registry = registry
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_once(self) -> int:
+        """Sweep now; return how many services changed."""
+        changes = await self.registry.sweep()
+        for before, after in changes:
+            logger.info("service %s: %s -> %s", after.slug, before.status.value, after.status.value)
+        return len(changes)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                logger.exception("registry sweep failed; retrying in %.1fs", self.interval)
+            await asyncio.sleep(self.interval)
+
+    def start(self) -> None:
+        """Start sweeping in a background task."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="litestar-registry-sweeper")
+
+    async def stop(self) -> None:
+        """Stop the background task and wait for it."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

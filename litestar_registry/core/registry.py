@@ -1,0 +1,460 @@
+"""The Registry: every rule about services, over any store, with no HTTP in sight.
+
+Both registry dialects (seed 000's ``/registry`` routes and seed 004's TTL routes) are thin adapters over this one
+class, so a service registered through one is visible through the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from litestar_registry.core import states
+from litestar_registry.core.auth import Principal
+from litestar_registry.core.clock import Clock, SystemClock
+from litestar_registry.core.errors import (
+    AccessDenied,
+    InvalidInput,
+    ServiceConflict,
+    ServiceExists,
+    ServiceNotFound,
+    StaleWrite,
+)
+from litestar_registry.core.models import (
+    Contact,
+    Entrypoint,
+    HealthReport,
+    Heartbeat,
+    Page,
+    Registration,
+    ServiceQuery,
+    ServiceRecord,
+    ServiceStatus,
+    VersionEntry,
+)
+from litestar_registry.core.states import Event
+from litestar_registry.core.validation import check_slug
+from litestar_registry.store.base import ServiceStore
+
+__all__ = ("DependentsCheck", "Registry", "RegistryPolicy")
+
+S = ServiceStatus
+DependentsCheck = Callable[[str], Awaitable[Sequence[str]]]
+"""Given a slug, the names of whatever actively depends on it (workflows, a host's subscriptions, ...)."""
+_WRITE_ATTEMPTS = 8
+"""Conditional writes that lose a race are retried this often before giving up with a conflict."""
+
+
+class RegistryPolicy(msgspec.Struct, kw_only=True, frozen=True):
+    """The registry's rules that a host configures."""
+
+    default_ttl_seconds: float = 30.0
+    min_ttl_seconds: float = 1.0
+    max_ttl_seconds: float = 86_400.0
+    expiry_windows: int = 3
+    auto_approve_all: bool = False
+    auto_approve_accounts: frozenset[str] = frozenset()
+    auto_approve_slugs: frozenset[str] = frozenset()
+    keep_deregistered: bool = False
+    sweep_batch_size: int = 500
+    default_page_size: int = 50
+    max_page_size: int = 500
+
+
+class Registry:
+    """Register, update, deregister, heartbeat, ping, approve, list and sweep services."""
+
+    def __init__(
+        self,
+        store: ServiceStore,
+        policy: RegistryPolicy | None = None,
+        *,
+        clock: Clock | None = None,
+        dependents_checks: Sequence[DependentsCheck] = (),
+    ) -> None:
+        self.store = store
+        self.policy = policy or RegistryPolicy()
+        self.clock = clock or SystemClock()
+        self.dependents_checks = list(dependents_checks)
+
+    # --- writes -----------------------------------------------------------------------------------------------
+
+    async def register(self, registration: Registration, principal: Principal) -> ServiceRecord:
+        """Register a new service (seed 000 POST): a slug held by a live, pending or rejected service is a conflict.
+
+        A slug whose earlier life ended (expired or deregistered) registers afresh.
+        """
+        record, created = await self._write(registration, principal, allow_update=False)
+        assert created
+        return record
+
+    async def update(self, registration: Registration, principal: Principal) -> tuple[ServiceRecord, bool]:
+        """Re-register an existing service (seed 000 PUT): idempotent; returns the record and whether it changed.
+
+        An identical update writes nothing: no history entry, same ``updated_at``.
+        """
+        for _ in range(_WRITE_ATTEMPTS):
+            now = self.clock.now()
+            current = await self._get_live_or_pending(registration.slug, now)
+            self._check_owner(current, principal)
+            status = states.transition(current.status, Event.UPDATE)
+            updated = self._apply(current, registration, principal, now, status, restart_clock=False)
+            if _same_data(current, updated):
+                return current, False
+            try:
+                return await self.store.replace(
+                    updated, expected_revision=current.revision, history=self._history(current, updated, now)
+                ), True
+            except StaleWrite:
+                continue
+        raise ServiceConflict(f"service '{registration.slug}' is changing too fast to update; retry")
+
+    async def upsert(self, registration: Registration, principal: Principal) -> tuple[ServiceRecord, bool]:
+        """Register or replace (seed 004): latest wins, ``registered_at`` is kept; returns whether it was new."""
+        return await self._write(registration, principal, allow_update=True)
+
+    async def deregister(
+        self, slug: str, principal: Principal, *, reason: str | None = None, force: bool = False
+    ) -> ServiceRecord:
+        """Remove a service, refused while it has active dependents (an admin may ``force`` it).
+
+        The record is deleted, or kept as ``deregistered`` when the policy says so. Returns the record as it was.
+        """
+        if force and not principal.is_admin:
+            raise AccessDenied("only an admin may force a deregistration")
+        del reason  # recorded by the events issue; accepted now so that clients can send it
+        for _ in range(_WRITE_ATTEMPTS):
+            current = await self.store.get(slug)
+            if current is None or current.status is S.DEREGISTERED:
+                raise ServiceNotFound(f"service '{slug}' is not registered")
+            self._check_owner(current, principal)
+            dependents = [] if force else await self.dependents(slug)
+            if dependents:
+                raise ServiceConflict(
+                    f"service '{slug}' has {len(dependents)} active dependent(s) and cannot be deregistered",
+                    dependents=list(dependents),
+                )
+            if not self.policy.keep_deregistered:
+                if await self.store.delete(slug, expected_revision=current.revision):
+                    return current
+                continue
+            gone = msgspec.structs.replace(
+                current, status=states.transition(current.status, Event.DEREGISTER), next_check_at=None
+            )
+            try:
+                await self.store.replace(gone, expected_revision=current.revision)
+            except (StaleWrite, ServiceNotFound):
+                continue
+            return current
+        raise ServiceConflict(f"service '{slug}' is changing too fast to deregister; retry")
+
+    async def heartbeat(self, heartbeat: Heartbeat, principal: Principal) -> tuple[ServiceRecord, bool]:
+        """Record a heartbeat; returns the record and whether the reported version differs from the stored one.
+
+        One store round trip when the version is unchanged: the store matches status, expiry and owner itself.
+        """
+        now = self.clock.now()
+        event = Event.CONTACT_HEALTHY if heartbeat.status == "healthy" else Event.CONTACT_DEGRADED
+        health = HealthReport(
+            status=heartbeat.status,
+            uptime_seconds=heartbeat.uptime_seconds,
+            instance_id=heartbeat.instance_id,
+            message=heartbeat.message,
+            checks=heartbeat.checks,
+            metrics=heartbeat.metrics,
+            reported_at=heartbeat.timestamp,
+        )
+        record = await self._contact(heartbeat.slug, principal, now, event, health)
+        if heartbeat.version is None or heartbeat.version == record.version:
+            return record, False
+        for _ in range(_WRITE_ATTEMPTS):
+            changed = msgspec.structs.replace(record, version=heartbeat.version, updated_at=now)
+            try:
+                return await self.store.replace(
+                    changed, expected_revision=record.revision, history=self._history(record, changed, now)
+                ), True
+            except StaleWrite:
+                record = await self._get_live_or_pending(heartbeat.slug, now)
+                if record.version == heartbeat.version:
+                    return record, False
+        raise ServiceConflict(f"service '{heartbeat.slug}' is changing too fast to record its version; retry")
+
+    async def ping(self, slug: str, principal: Principal | None = None) -> ServiceRecord:
+        """A bare keepalive (seed 004): refresh the deadline; 404 for unknown or expired services."""
+        return await self._contact(slug, principal, self.clock.now(), Event.CONTACT_HEALTHY, None)
+
+    async def approve(self, slug: str, principal: Principal) -> ServiceRecord:
+        """Admin: a pending service becomes active, its first window starting now."""
+        return await self._decide(slug, principal, Event.APPROVE)
+
+    async def reject(self, slug: str, principal: Principal) -> ServiceRecord:
+        """Admin: a pending service is rejected; it stays invisible to discovery and cannot take contact."""
+        return await self._decide(slug, principal, Event.REJECT)
+
+    async def sweep(self) -> list[tuple[ServiceRecord, ServiceRecord]]:
+        """Persist what silence did: degrade services that missed a window, expire those past their expiry.
+
+        Claims due services in batches until none is left; each is claimed by one instance only.
+        """
+        now = self.clock.now()
+        changes: list[tuple[ServiceRecord, ServiceRecord]] = []
+        while True:
+            batch = await self.store.sweep_due(now, states.advance, limit=self.policy.sweep_batch_size)
+            changes.extend(batch)
+            if len(batch) < self.policy.sweep_batch_size:
+                return changes
+
+    @staticmethod
+    def visible(record: ServiceRecord, principal: Principal | None) -> bool:
+        """Pending and rejected services are shown to admins and to their own account only."""
+        if record.status not in (S.PENDING, S.REJECTED):
+            return True
+        return principal is not None and (principal.is_admin or principal.account == record.account)
+
+    # --- reads ------------------------------------------------------------------------------------------------
+
+    async def get(self, slug: str) -> ServiceRecord:
+        """The service as it stands now (silence applied), whatever its status; 404 if unknown."""
+        record = await self.store.get(slug)
+        if record is None:
+            raise ServiceNotFound(f"service '{slug}' is not registered")
+        return states.advance(record, self.clock.now())
+
+    async def get_live(self, slug: str) -> ServiceRecord:
+        """The service if it is active or degraded and not silent past its expiry; 404 otherwise."""
+        now = self.clock.now()
+        record = await self.store.get(slug)
+        if record is None or not states.is_live(record, now):
+            raise ServiceNotFound(f"service '{slug}' is not registered")
+        return states.advance(record, now)
+
+    async def find(self, query: ServiceQuery) -> Page:
+        """A page of services as they stand now.
+
+        A status filter is applied again after silence is accounted for, so a page may hold fewer than ``limit``
+        services when some expired since the last sweep; follow ``next_after`` until it is ``None``.
+        """
+        page = await self.store.find(query)
+        now = self.clock.now()
+        items = [states.advance(record, now) for record in page.items]
+        if query.statuses is not None:
+            items = [record for record in items if record.status in query.statuses]
+        return Page(items=items, next_after=page.next_after)
+
+    async def versions(self, slug: str) -> list[VersionEntry]:
+        """The version history of a known service, oldest first."""
+        await self.get(slug)
+        return await self.store.versions(slug)
+
+    async def entrypoints(
+        self,
+        *,
+        capability: str | None = None,
+        protocol: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> tuple[list[tuple[ServiceRecord, list[Entrypoint]]], str | None]:
+        """Entrypoints of active services (optionally by capability and protocol), one page of services at a time."""
+        page = await self.find(
+            ServiceQuery(statuses=frozenset({S.ACTIVE}), capability=capability, after=after, limit=limit)
+        )
+        found = []
+        for record in page.items:
+            endpoints = [e for e in record.endpoints if protocol is None or e.protocol == protocol]
+            if endpoints or protocol is None:
+                found.append((record, endpoints))
+        return found, page.next_after
+
+    async def dependents(self, slug: str) -> list[str]:
+        """Everything that currently depends on ``slug``, as reported by the configured checks."""
+        found: list[str] = []
+        for check in self.dependents_checks:
+            found.extend(await check(slug))
+        return found
+
+    # --- internals --------------------------------------------------------------------------------------------
+
+    async def _write(
+        self, registration: Registration, principal: Principal, *, allow_update: bool
+    ) -> tuple[ServiceRecord, bool]:
+        self._validate(registration)
+        for _ in range(_WRITE_ATTEMPTS):
+            now = self.clock.now()
+            current = await self.store.get(registration.slug)
+            if current is not None:
+                self._check_owner(current, principal)
+            try:
+                if current is None:
+                    status = states.transition(None, self._register_event(registration, principal))
+                    record = self._apply(None, registration, principal, now, status, restart_clock=True)
+                    first = VersionEntry(
+                        slug=record.slug, version=record.version, previous_version=None, recorded_at=now
+                    )
+                    return await self.store.create(record, first), True
+                if not _holds_slug(current, now):
+                    # Its earlier life ended (expired, perhaps not yet swept, or deregistered): register afresh.
+                    origin = current.status if current.status in (S.EXPIRED, S.DEREGISTERED) else S.EXPIRED
+                    status = states.transition(origin, self._register_event(registration, principal))
+                    record = self._apply(current, registration, principal, now, status, restart_clock=True)
+                    history = self._history(current, record, now)
+                    return await self.store.replace(record, expected_revision=current.revision, history=history), True
+                if not allow_update:
+                    raise ServiceExists(
+                        f"service '{registration.slug}' is already registered; use PUT to update it",
+                        status=current.status.value,
+                    )
+                status = states.transition(current.status, Event.UPDATE)
+                record = self._apply(current, registration, principal, now, status, restart_clock=True)
+                history = self._history(current, record, now)
+                return await self.store.replace(record, expected_revision=current.revision, history=history), False
+            except (StaleWrite, ServiceNotFound):
+                continue
+            except ServiceExists:
+                if current is None and allow_update:
+                    continue  # lost a create race to another registration: replace it on the next attempt
+                raise
+        raise ServiceConflict(f"service '{registration.slug}' is changing too fast to register; retry")
+
+    async def _contact(
+        self, slug: str, principal: Principal | None, now: datetime, event: Event, health: HealthReport | None
+    ) -> ServiceRecord:
+        account = principal.account if principal is not None and not principal.is_admin else None
+        contact = Contact(
+            at=now,
+            status=states.TRANSITIONS[S.ACTIVE, event],
+            from_statuses=states.sources(event),
+            health=health,
+            account=account,
+        )
+        touched = await self.store.touch(slug, contact)
+        if touched is not None:
+            return touched
+        # Cold path: say why nothing matched.
+        current = await self.store.get(slug)
+        if current is None or not (states.is_live(current, now) or current.status is S.PENDING):
+            raise ServiceNotFound(f"service '{slug}' is not registered", slug=slug)
+        self._check_owner(current, principal)
+        raise ServiceConflict(f"service '{slug}' is {current.status.value} and takes no heartbeat until approved")
+
+    async def _decide(self, slug: str, principal: Principal, event: Event) -> ServiceRecord:
+        if not principal.is_admin:
+            raise AccessDenied("only an admin may approve or reject services")
+        for _ in range(_WRITE_ATTEMPTS):
+            now = self.clock.now()
+            current = await self.store.get(slug)
+            if current is None:
+                raise ServiceNotFound(f"service '{slug}' is not registered")
+            status = states.transition(current.status, event)
+            decided = msgspec.structs.replace(
+                current,
+                status=status,
+                failure_count=0,
+                **_clock(now, current.ttl_seconds, current.expiry_windows, status),
+            )
+            try:
+                return await self.store.replace(decided, expected_revision=current.revision)
+            except StaleWrite:
+                continue
+        raise ServiceConflict(f"service '{slug}' is changing too fast; retry")
+
+    async def _get_live_or_pending(self, slug: str, now: datetime) -> ServiceRecord:
+        current = await self.store.get(slug)
+        if current is None or not _holds_slug(current, now) or current.status is S.REJECTED:
+            raise ServiceNotFound(f"service '{slug}' is not registered; register it with POST first", slug=slug)
+        return current
+
+    def _register_event(self, registration: Registration, principal: Principal) -> Event:
+        policy = self.policy
+        approved = (
+            principal.is_admin
+            or policy.auto_approve_all
+            or principal.account in policy.auto_approve_accounts
+            or registration.slug in policy.auto_approve_slugs
+        )
+        return Event.REGISTER_APPROVED if approved else Event.REGISTER_PENDING
+
+    def _apply(
+        self,
+        current: ServiceRecord | None,
+        registration: Registration,
+        principal: Principal,
+        now: datetime,
+        status: ServiceStatus,
+        *,
+        restart_clock: bool,
+    ) -> ServiceRecord:
+        """The record that ``registration`` makes of ``current`` (``None`` for a new slug) at ``now``.
+
+        Data is replaced whole (latest wins); ``registered_at`` and the owning account stay. The contact clock
+        restarts when asked, or when the TTL or expiry windows change; otherwise it runs on.
+        """
+        ttl = float(registration.ttl_seconds or self.policy.default_ttl_seconds)
+        windows = registration.expiry_windows or self.policy.expiry_windows
+        data = msgspec.structs.asdict(registration)
+        data.update(ttl_seconds=ttl, expiry_windows=windows, status=status, updated_at=now)
+        if current is None:
+            return ServiceRecord(
+                registered_at=now, account=principal.account, **data, **_clock(now, ttl, windows, status)
+            )
+        record = msgspec.structs.replace(current, **data)
+        if restart_clock or (ttl, windows) != (current.ttl_seconds, current.expiry_windows):
+            record = msgspec.structs.replace(record, failure_count=0, **_clock(now, ttl, windows, status))
+        return record
+
+    @staticmethod
+    def _history(current: ServiceRecord, updated: ServiceRecord, now: datetime) -> VersionEntry | None:
+        """The history entry that going from ``current`` to ``updated`` appends, if the version changed."""
+        if current.version == updated.version:
+            return None
+        return VersionEntry(
+            slug=updated.slug, version=updated.version, previous_version=current.version, recorded_at=now
+        )
+
+    def _validate(self, registration: Registration) -> None:
+        check_slug(registration.slug)
+        ttl = registration.ttl_seconds
+        policy = self.policy
+        if ttl is not None and not policy.min_ttl_seconds <= ttl <= policy.max_ttl_seconds:
+            raise InvalidInput(
+                f"ttl_seconds must be between {policy.min_ttl_seconds:g} and {policy.max_ttl_seconds:g}",
+                field="ttl_seconds",
+            )
+
+    @staticmethod
+    def _check_owner(record: ServiceRecord, principal: Principal | None) -> None:
+        if principal is None or principal.is_admin or record.account in (None, principal.account):
+            return
+        raise AccessDenied(f"service '{record.slug}' belongs to another account")
+
+
+def _holds_slug(record: ServiceRecord, now: datetime) -> bool:
+    """Whether the record still holds its slug: pending and rejected do; live ones until they expire."""
+    if record.status in (S.PENDING, S.REJECTED):
+        return True
+    return states.is_live(record, now)
+
+
+def _clock(now: datetime, ttl: float, windows: int, status: ServiceStatus) -> dict[str, Any]:
+    """Contact-clock fields for a service last seen ``now``; only live services are due for sweeping."""
+    deadline = now + timedelta(seconds=ttl)
+    return {
+        "last_seen_at": now,
+        "deadline_at": deadline,
+        "expires_at": now + timedelta(seconds=ttl * windows),
+        "next_check_at": deadline if status in states.LIVE else None,
+    }
+
+
+_DATA_FIELDS = tuple(
+    name
+    for name in ServiceRecord.__struct_fields__
+    if name not in {"revision", "updated_at", "last_seen_at", "deadline_at", "expires_at", "next_check_at"}
+)
+
+
+def _same_data(a: ServiceRecord, b: ServiceRecord) -> bool:
+    """Whether two records differ in nothing a registration sets (contact and bookkeeping fields aside)."""
+    return all(getattr(a, name) == getattr(b, name) for name in _DATA_FIELDS)

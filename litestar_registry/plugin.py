@@ -1,0 +1,119 @@
+"""``RegistryPlugin``: mounts the registry into a host Litestar app without touching the host's own setup."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from litestar import Router
+from litestar.exceptions import ImproperlyConfiguredException
+from litestar.plugins import CLIPlugin, InitPlugin
+
+from litestar_registry.api.admin import AdminController
+from litestar_registry.api.dependencies import registry_dependencies
+from litestar_registry.api.discovery import EntrypointController
+from litestar_registry.api.problems import exception_handlers
+from litestar_registry.api.registry_dialect import RegistryController
+from litestar_registry.background import Sweeper
+from litestar_registry.config import RegistryConfig
+from litestar_registry.core.auth import Authenticator, KeyAuthenticator
+from litestar_registry.core.registry import Registry, RegistryPolicy
+from litestar_registry.store import StoreConfigurationError, create_store
+
+if TYPE_CHECKING:
+    from click import Group
+    from litestar import Litestar
+    from litestar.config.app import AppConfig
+
+    from litestar_registry.store.base import ServiceStore
+
+__all__ = ("RegistryPlugin",)
+
+logger = logging.getLogger("litestar_registry")
+
+
+class RegistryPlugin(InitPlugin, CLIPlugin):
+    """Adds the service registry under ``config.path``, its store to the app lifespan, and ``litestar registry``."""
+
+    __slots__ = ("_sweeper", "authenticator", "config", "registry", "store")
+
+    def __init__(self, config: RegistryConfig | None = None) -> None:
+        self.config = config if config is not None else RegistryConfig.from_env()
+        self.store: ServiceStore = self._build_store()
+        self.authenticator: Authenticator = self.config.authenticator or KeyAuthenticator(
+            self.config.service_keys, self.config.admin_keys, dev_mode=self.config.dev_mode
+        )
+        self.registry = Registry(
+            self.store,
+            _policy(self.config),
+            clock=self.config.clock,
+            dependents_checks=[self.config.dependents_check] if self.config.dependents_check else [],
+        )
+        self._sweeper = Sweeper(self.registry, self.config.sweep_interval_seconds)
+
+    def _build_store(self) -> ServiceStore:
+        config = self.config
+        if config.store is not None:
+            return config.store
+        try:
+            return create_store(
+                config.store_url, create_schema=config.create_schema, sqlalchemy_config=config.sqlalchemy_config
+            )
+        except StoreConfigurationError as exc:
+            raise ImproperlyConfiguredException(f"litestar-registry: {exc}") from exc
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        """Mount one Router with the registry routes, dependencies and error handlers; hook the store's lifespan."""
+        config = self.config
+        app_config.route_handlers.append(
+            Router(
+                path=config.path,
+                route_handlers=[RegistryController, EntrypointController, AdminController],
+                dependencies=registry_dependencies(self.registry, self.authenticator, public_reads=config.public_reads),
+                exception_handlers=exception_handlers(),
+                guards=list(config.guards),
+                tags=list(config.tags),
+                include_in_schema=config.include_in_schema,
+                request_max_body_size=config.max_body_bytes,
+            )
+        )
+        app_config.lifespan.append(self.lifespan)
+        if config.authenticator is None and not (config.service_keys or config.admin_keys or config.dev_mode):
+            logger.warning("litestar-registry: no service or admin keys configured; every registry write answers 401")
+        return app_config
+
+    @asynccontextmanager
+    async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
+        """Open the store (creating the schema when configured), run the sweeper, and close both at shutdown."""
+        await self.store.open()
+        try:
+            if self.config.sweeper_enabled:
+                self._sweeper.start()
+            yield
+        finally:
+            await self._sweeper.stop()
+            await self.store.close()
+
+    def on_cli_init(self, cli: Group) -> None:
+        """Add the ``litestar registry`` command group."""
+        from litestar_registry.cli import registry_group
+
+        cli.add_command(registry_group)
+
+
+def _policy(config: RegistryConfig) -> RegistryPolicy:
+    return RegistryPolicy(
+        default_ttl_seconds=config.default_ttl_seconds,
+        min_ttl_seconds=config.min_ttl_seconds,
+        max_ttl_seconds=config.max_ttl_seconds,
+        expiry_windows=config.expiry_windows,
+        auto_approve_all=config.auto_approve_all,
+        auto_approve_accounts=config.auto_approve_accounts,
+        auto_approve_slugs=config.auto_approve_slugs,
+        keep_deregistered=config.keep_deregistered,
+        sweep_batch_size=config.sweep_batch_size,
+        default_page_size=config.default_page_size,
+        max_page_size=config.max_page_size,
+    )
