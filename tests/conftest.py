@@ -3,6 +3,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import logging
+
 import pytest
 
 from litestar_registry.store import ServiceStore
@@ -18,3 +20,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 async def store(backend: str, tmp_path: Path) -> AsyncIterator[ServiceStore]:
     async with open_store(backend, tmp_path) as opened:
         yield opened
+
+
+# httpx logs every request at INFO; the test client's requests are not news.
+logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -6,6 +6,7 @@ import base64
 import binascii
 
 from litestar_registry.core.errors import InvalidInput
+from litestar_registry.core.validation import check_slug
 
 __all__ = ("decode_cursor", "encode_cursor")
 
@@ -20,6 +21,7 @@ def decode_cursor(cursor: str | None) -> str | None:
     if not cursor:
         return None
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return check_slug(base64.b64decode(padded, altchars=b"-_", validate=True).decode())
+    except (binascii.Error, UnicodeDecodeError, ValueError, InvalidInput):
         raise InvalidInput("cursor is not one this registry handed out", field="cursor") from None

@@ -138,8 +138,13 @@ def exception_handlers() -> ExceptionHandlersMap:
     }
 
 
+ALWAYS = (400, 422, 500)
+"""Every registry route can answer these: malformed input (400), invalid input (422), an unexpected failure (500).
+Listing 400 here also replaces the ``{status_code, detail}`` schema Litestar documents for it by default."""
+
+
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the problem responses a route can give."""
+    """OpenAPI entries for the problem responses a route can give (plus those in ``ALWAYS``)."""
     return {
         status: ResponseSpec(
             data_container=Problem,
@@ -147,5 +152,5 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
             media_type=PROBLEM_MEDIA_TYPE,
             generate_examples=False,
         )
-        for status in statuses
+        for status in sorted({*ALWAYS, *statuses})
     }

@@ -96,6 +96,7 @@ class Registry:
 
         An identical update writes nothing: no history entry, same ``updated_at``.
         """
+        self._validate(registration)
         for _ in range(_WRITE_ATTEMPTS):
             now = self.clock.now()
             current = await self._get_live_or_pending(registration.slug, now)
@@ -237,11 +238,14 @@ class Registry:
         A status filter is applied again after silence is accounted for, so a page may hold fewer than ``limit``
         services when some expired since the last sweep; follow ``next_after`` until it is ``None``.
         """
+        wanted = query.statuses
+        if wanted is not None:
+            query = msgspec.structs.replace(query, statuses=states.stored_statuses(wanted))
         page = await self.store.find(query)
         now = self.clock.now()
         items = [states.advance(record, now) for record in page.items]
-        if query.statuses is not None:
-            items = [record for record in items if record.status in query.statuses]
+        if wanted is not None:
+            items = [record for record in items if record.status in wanted]
         return Page(items=items, next_after=page.next_after)
 
     async def versions(self, slug: str) -> list[VersionEntry]:

@@ -18,7 +18,7 @@ import msgspec
 from litestar_registry.core.errors import IllegalTransition
 from litestar_registry.core.models import ServiceRecord, ServiceStatus
 
-__all__ = ("LIVE", "TRANSITIONS", "Event", "advance", "is_live", "sources", "transition")
+__all__ = ("LIVE", "TRANSITIONS", "Event", "advance", "is_live", "sources", "stored_statuses", "transition")
 
 S = ServiceStatus
 
@@ -71,6 +71,19 @@ def transition(current: ServiceStatus | None, event: Event) -> ServiceStatus:
 def sources(event: Event) -> frozenset[ServiceStatus]:
     """Every status from which ``event`` is allowed (what a store's conditional update may match)."""
     return frozenset(origin for origin, evt in TRANSITIONS if evt is event and origin is not None)
+
+
+def stored_statuses(wanted: frozenset[ServiceStatus]) -> frozenset[ServiceStatus]:
+    """The stored statuses that may show as one of ``wanted`` once silence is applied by :func:`advance`.
+
+    A store filters on what it holds; a service stored ``active`` may already be degraded or expired by the clock.
+    """
+    extra = {
+        origin
+        for (origin, event), target in TRANSITIONS.items()
+        if event in (Event.WINDOW_MISSED, Event.EXPIRE) and target in wanted and origin is not None
+    }
+    return wanted | extra
 
 
 def is_live(record: ServiceRecord, now: datetime) -> bool:

@@ -1,0 +1,110 @@
+"""An app per backend with the registry mounted, a manual clock, and keys for two services and an admin."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from litestar_registry import ManualClock, RegistryConfig, RegistryPlugin
+from tests.backends import backend_url, wipe
+
+A = {"Authorization": "Bearer key-a"}
+B = {"Authorization": "Bearer key-b"}
+ADMIN = {"Authorization": "Bearer key-admin"}
+STRANGER = {"Authorization": "Bearer key-stranger"}
+
+
+def registration(slug: str = "billing", **fields: Any) -> dict[str, Any]:
+    """A valid seed-000 registration body."""
+    body: dict[str, Any] = {
+        "slug": slug,
+        "name": slug.title(),
+        "version": "1.0.0",
+        "description": f"the {slug} service",
+        "base_url": f"http://{slug}:8080",
+        "health_url": f"http://{slug}:8080/health",
+        "endpoints": [
+            {"name": "api", "url": f"http://{slug}:8080/api", "protocol": "http", "method": "GET"},
+            {"name": "events", "url": f"grpc://{slug}:9090", "protocol": "grpc"},
+        ],
+        "capabilities": ["invoicing"],
+        "tags": ["finance"],
+        "metadata": {"team": "blue"},
+        "owner": {"name": "Ann", "email": "ann@example.com"},
+        "documentation_url": f"http://docs/{slug}",
+        "ttl_seconds": 30,
+    }
+    body.update(fields)
+    return body
+
+
+@dataclass
+class Harness:
+    """A running app, its client, its plugin (store and registry) and its clock."""
+
+    client: AsyncTestClient[Litestar]
+    plugin: RegistryPlugin
+    clock: ManualClock
+    dependents: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def registry(self) -> Any:
+        return self.plugin.registry
+
+    async def register(self, slug: str = "billing", headers: dict[str, str] = A, **fields: Any) -> dict[str, Any]:
+        response = await self.client.post("/api/v1/registry/register", json=registration(slug, **fields), headers=headers)
+        assert response.status_code == 201, response.text
+        return dict(response.json()["data"])
+
+
+MakeApp = Callable[..., "Harness"]
+
+
+@pytest.fixture
+async def make_harness(backend: str, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """Build harnesses on the test's backend; every one is shut down at the end of the test."""
+    stack: list[Harness] = []
+
+    async def build(**overrides: Any) -> Harness:
+        clock = ManualClock()
+        dependents: dict[str, list[str]] = {}
+
+        async def check(slug: str) -> list[str]:
+            return dependents.get(slug, [])
+
+        settings: dict[str, Any] = {
+            "store_url": backend_url(backend, tmp_path),
+            "clock": clock,
+            "service_keys": {"key-a": "team-a", "key-b": "team-b", "key-stranger": "stranger"},
+            "admin_keys": {"key-admin": "ops"},
+            "auto_approve_accounts": frozenset({"team-a", "team-b"}),
+            "sweeper_enabled": False,
+            "dependents_check": check,
+        }
+        settings.update(overrides)
+        plugin = RegistryPlugin(RegistryConfig(**settings))
+        client = AsyncTestClient(Litestar(plugins=[plugin]))
+        await client.__aenter__()
+        harness = Harness(client=client, plugin=plugin, clock=clock, dependents=dependents)
+        if not stack:
+            await wipe(plugin.store)
+        stack.append(harness)
+        return harness
+
+    yield build
+    if stack:
+        await wipe(stack[0].plugin.store)
+    for harness in reversed(stack):
+        await harness.client.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def h(make_harness: Callable[..., Any]) -> Harness:
+    harness: Harness = await make_harness()
+    return harness

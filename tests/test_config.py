@@ -1,0 +1,80 @@
+"""Every setting from code or from REGISTRY_* variables; bad values fail at startup with a clear message."""
+
+from __future__ import annotations
+
+import pytest
+from litestar import Litestar
+from litestar.exceptions import ImproperlyConfiguredException
+
+from litestar_registry import RegistryConfig, RegistryPlugin
+
+
+def test_environment_sets_every_kind_of_field() -> None:
+    config = RegistryConfig.from_env(
+        {
+            "REGISTRY_PATH": "/registry-api",
+            "REGISTRY_STORE_URL": "memory://",
+            "REGISTRY_DEFAULT_TTL_SECONDS": "12.5",
+            "REGISTRY_EXPIRY_WINDOWS": "5",
+            "REGISTRY_PUBLIC_READS": "yes",
+            "REGISTRY_DEV_MODE": "0",
+            "REGISTRY_SERVICE_KEYS": "billing=k1, search=k2",
+            "REGISTRY_AUTO_APPROVE_SLUGS": "billing,search",
+            "UNRELATED": "ignored",
+        }
+    )
+    assert config.path == "/registry-api"
+    assert config.store_url == "memory://"
+    assert config.default_ttl_seconds == 12.5
+    assert config.expiry_windows == 5
+    assert (config.public_reads, config.dev_mode) == (True, False)
+    assert config.service_keys == {"k1": "billing", "k2": "search"}
+    assert config.auto_approve_slugs == frozenset({"billing", "search"})
+
+
+def test_code_wins_over_environment() -> None:
+    config = RegistryConfig.from_env({"REGISTRY_PATH": "/env"}, path="/code")
+    assert config.path == "/code"
+
+
+def test_every_env_field_is_listed_for_the_docs() -> None:
+    listed = {variable for variable, _, _ in RegistryConfig.environment_variables()}
+    assert {"REGISTRY_STORE_URL", "REGISTRY_SERVICE_KEYS", "REGISTRY_SWEEP_INTERVAL_SECONDS"} <= listed
+    assert all(variable.startswith("REGISTRY_") for variable in listed)
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"REGISTRY_EXPIRY_WINDOWS": "three"},
+        {"REGISTRY_PUBLIC_READS": "maybe"},
+        {"REGISTRY_SERVICE_KEYS": "no-equals-sign"},
+        {"REGISTRY_DEFAULT_TTL_SECONDS": "0"},
+        {"REGISTRY_PATH": "no-slash"},
+    ],
+)
+def test_bad_values_are_configuration_errors(environ: dict[str, str]) -> None:
+    with pytest.raises(ImproperlyConfiguredException):
+        RegistryConfig.from_env(environ)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://127.0.0.1:6379/0", "Redis/Valkey backend is not built yet"),
+        ("mongodb://x", "names no known backend"),
+        ("sqlite:///registry.db", "synchronous driver"),
+    ],
+)
+def test_unusable_store_url_fails_at_startup_not_in_a_request(url: str, message: str) -> None:
+    with pytest.raises(ImproperlyConfiguredException, match=message):
+        Litestar(plugins=[RegistryPlugin(RegistryConfig(store_url=url))])
+
+
+def test_plugin_reads_the_environment_when_given_no_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRY_STORE_URL", "memory://")
+    monkeypatch.setenv("REGISTRY_PATH", "/from-env")
+    plugin = RegistryPlugin()
+    assert plugin.config.path == "/from-env"
+    app = Litestar(plugins=[plugin])
+    assert any(route.path.startswith("/from-env/registry") for route in app.routes)

@@ -1,0 +1,85 @@
+"""Mounting the plugin changes nothing of the host's routes, errors, dependencies or database setup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from advanced_alchemy.base import orm_registry
+from advanced_alchemy.extensions.litestar import SQLAlchemyInitPlugin
+from advanced_alchemy.extensions.litestar.cli import get_database_migration_plugin
+from click.testing import CliRunner
+from litestar.cli._utils import LitestarEnv, LitestarGroup
+from litestar.testing import AsyncTestClient
+
+from litestar_registry import RegistryConfig, RegistryPlugin
+from tests.host_app import host_db_config, make_host
+
+HOST_REQUESTS = [
+    ("GET", "/widgets/7"),
+    ("GET", "/widgets/0"),
+    ("GET", "/widgets/13"),
+    ("GET", "/widgets/abc"),
+    ("GET", "/nowhere"),
+    ("POST", "/widgets/7"),
+    ("GET", "/registry_core"),
+]
+
+
+def registry(tmp_path: Path, **settings: object) -> RegistryPlugin:
+    return RegistryPlugin(
+        RegistryConfig(store_url=f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}", service_keys={"k": "a"}, **settings)  # type: ignore[arg-type]
+    )
+
+
+async def _answers(app: object) -> list[tuple[int, str, bytes]]:
+    async with AsyncTestClient(app) as client:  # type: ignore[arg-type]
+        answers = []
+        for method, path in HOST_REQUESTS:
+            response = await client.request(method, path)
+            answers.append((response.status_code, response.headers.get("content-type", ""), response.content))
+        return answers
+
+
+async def test_host_routes_and_error_bodies_are_unchanged(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    alone = await _answers(make_host(tmp_path / "a"))
+    mounted = await _answers(make_host(tmp_path / "b", registry(tmp_path / "b")))
+    assert mounted == alone
+    assert alone[0][2] == b'{"id":7,"greeting":"hello from the host"}'
+    assert alone[2][0] == 418  # the host's own handler still runs for the host's error
+
+
+async def test_registry_errors_are_problems_while_host_errors_are_not(tmp_path: Path) -> None:
+    app = make_host(tmp_path, registry(tmp_path))
+    async with AsyncTestClient(app) as client:
+        ours = await client.get("/api/v1/registry/services/nope", headers={"Authorization": "Bearer k"})
+        theirs = await client.get("/widgets/0")
+    assert ours.headers["content-type"].startswith("application/problem+json")
+    assert theirs.json() == {"status_code": 404, "detail": "no widget 0"}
+
+
+def test_only_the_hosts_sqlalchemy_config_is_seen(tmp_path: Path) -> None:
+    db_config = host_db_config(tmp_path)
+    app = make_host(tmp_path, registry(tmp_path), db_config=db_config)
+    init_plugins = [p for p in app.plugins if isinstance(p, SQLAlchemyInitPlugin)]
+    assert len(init_plugins) == 1
+    # The function the host's `litestar database ...` commands resolve their config through:
+    assert get_database_migration_plugin(app).config == [db_config]
+    # Our tables stay out of the host's metadata, so its create_all and autogenerate never see them.
+    assert "host_widget" in orm_registry.metadata.tables
+    assert not [name for name in orm_registry.metadata.tables if name.startswith("registry_")]
+    assert "registry_core" not in app.dependencies and "greeting" in app.dependencies
+
+
+def test_cli_has_both_the_hosts_database_group_and_ours(tmp_path: Path, monkeypatch: object) -> None:
+    app = make_host(tmp_path, registry(tmp_path))
+    group = LitestarGroup(name="litestar")
+    runner = CliRunner()
+    env = LitestarEnv(app_path="tests.host_app:app", app=app, cwd=tmp_path)
+    listed = runner.invoke(group, ["--help"], obj=lambda: env)
+    assert listed.exit_code == 0, listed.output
+    assert "database" in listed.output and "registry" in listed.output
+    shown = runner.invoke(group, ["registry", "env"], obj=lambda: env)
+    assert shown.exit_code == 0, shown.output
+    assert "REGISTRY_STORE_URL='sqlite+aiosqlite:///registry.db'" in shown.output
