@@ -102,6 +102,17 @@ class RegistryConfig:
     max_page_size: int = field(default=500, metadata=_env("MAX_PAGE_SIZE"))
     """Most services per page."""
 
+    ttl_path: str = field(default="/v2/services", metadata=_env("TTL_PATH"))
+    """Where the TTL dialect (seed 004: ``$register``, ``$ping``) is mounted; empty to leave it out."""
+    ttl_registration_key: str | None = field(default=None, metadata=_env("TTL_REGISTRATION_KEY"))
+    """The ``X-Service-Key`` the TTL dialect's writes need. Unset: its writes are open, and a warning is logged."""
+    ttl_seconds: float | None = field(default=None, metadata=_env("TTL_SECONDS"))
+    """The TTL of services registered through the TTL dialect; unset takes ``default_ttl_seconds``."""
+    ttl_expiry_windows: int = field(default=1, metadata=_env("TTL_EXPIRY_WINDOWS"))
+    """Windows a TTL-dialect service may miss: 1 means silent past its TTL is gone (seed 004)."""
+    ttl_account: str = field(default="servicekit", metadata=_env("TTL_ACCOUNT"))
+    """The account that owns services registered through the TTL dialect (they are approved at once)."""
+
     clock: Clock = field(default_factory=SystemClock)
     """Where time comes from; tests pass a ``ManualClock`` (code only)."""
 
@@ -112,6 +123,10 @@ class RegistryConfig:
             raise ImproperlyConfiguredException("RegistryConfig needs 0 < min_ttl <= default_ttl <= max_ttl")
         if self.expiry_windows < 1 or self.sweep_batch_size < 1 or self.sweep_interval_seconds <= 0:
             raise ImproperlyConfiguredException("expiry_windows, sweep_batch_size and sweep_interval must be positive")
+        if self.ttl_path and not self.ttl_path.startswith("/"):
+            raise ImproperlyConfiguredException(f"RegistryConfig.ttl_path must start with '/', got {self.ttl_path!r}")
+        if self.ttl_expiry_windows < 1 or (self.ttl_seconds is not None and self.ttl_seconds <= 0):
+            raise ImproperlyConfiguredException("ttl_expiry_windows and ttl_seconds must be positive")
         if not 0 < self.default_page_size <= self.max_page_size:
             raise ImproperlyConfiguredException("RegistryConfig needs 0 < default_page_size <= max_page_size")
 
@@ -119,13 +134,12 @@ class RegistryConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> RegistryConfig:
         """Build a config from ``REGISTRY_*`` variables; keyword arguments win over the environment."""
         environ = os.environ if environ is None else environ
-        defaults = cls()
         values: dict[str, Any] = {}
         for spec in fields(cls):
             name = spec.metadata.get("env")
             if name is None or name not in environ or spec.name in overrides:
                 continue
-            values[spec.name] = _parse(name, environ[name], getattr(defaults, spec.name))
+            values[spec.name] = _parse(name, environ[name], str(spec.type))
         return cls(**values, **overrides)
 
     @classmethod
@@ -139,23 +153,24 @@ class RegistryConfig:
         ]
 
 
-def _parse(name: str, raw: str, default: Any) -> Any:
-    """Convert ``raw`` to the type of the field's default."""
+def _parse(name: str, raw: str, annotation: str) -> Any:
+    """Convert ``raw`` to the field's declared type (the annotation's text: the module uses postponed annotations)."""
     text = raw.strip()
+    kind, optional = annotation.removesuffix(" | None"), annotation.endswith(" | None")
+    if optional and not text:
+        return None
     try:
-        if isinstance(default, bool):
+        if kind == "bool":
             if text.lower() in {"1", "true", "yes", "on"}:
                 return True
             if text.lower() in {"0", "false", "no", "off", ""}:
                 return False
             raise ValueError(text)
-        if isinstance(default, int):
-            return int(text)
-        if isinstance(default, float):
-            return float(text)
-        if isinstance(default, frozenset):
+        if kind in {"int", "float"}:
+            return int(text) if kind == "int" else float(text)
+        if kind.startswith("frozenset"):
             return frozenset(item.strip() for item in text.split(",") if item.strip())
-        if isinstance(default, Mapping):
+        if kind.startswith("Mapping"):
             pairs = (item.split("=", 1) for item in text.split(",") if item.strip())
             return {key.strip(): account.strip() for account, key in pairs}
     except ValueError as exc:

@@ -16,6 +16,7 @@ from litestar_registry.api.dependencies import registry_dependencies
 from litestar_registry.api.discovery import EntrypointController
 from litestar_registry.api.problems import exception_handlers
 from litestar_registry.api.registry_dialect import RegistryController
+from litestar_registry.api.ttl_dialect import TtlSettings, ttl_router
 from litestar_registry.background import Sweeper
 from litestar_registry.config import RegistryConfig
 from litestar_registry.core.auth import Authenticator, KeyAuthenticator
@@ -79,6 +80,19 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
                 request_max_body_size=config.max_body_bytes,
             )
         )
+        if config.ttl_path:
+            settings = TtlSettings(
+                path=config.ttl_path,
+                ttl_seconds=config.ttl_seconds or config.default_ttl_seconds,
+                expiry_windows=config.ttl_expiry_windows,
+                account=config.ttl_account,
+                key=config.ttl_registration_key,
+            )
+            app_config.route_handlers.append(
+                ttl_router(
+                    self.registry, settings, include_in_schema=config.include_in_schema, tags=[*config.tags, "ttl"]
+                )
+            )
         app_config.lifespan.append(self.lifespan)
         if config.authenticator is None and not (config.service_keys or config.admin_keys or config.dev_mode):
             logger.warning("litestar-registry: no service or admin keys configured; every registry write answers 401")
@@ -110,7 +124,7 @@ def _policy(config: RegistryConfig) -> RegistryPolicy:
         max_ttl_seconds=config.max_ttl_seconds,
         expiry_windows=config.expiry_windows,
         auto_approve_all=config.auto_approve_all,
-        auto_approve_accounts=config.auto_approve_accounts,
+        auto_approve_accounts=config.auto_approve_accounts | ({config.ttl_account} if config.ttl_path else set()),
         auto_approve_slugs=config.auto_approve_slugs,
         keep_deregistered=config.keep_deregistered,
         sweep_batch_size=config.sweep_batch_size,

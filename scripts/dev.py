@@ -29,8 +29,15 @@ def _uv() -> Path:
             sys.exit("litestar-registry needs Python 3.11 or newer")
         venv.EnvBuilder(with_pip=True, clear=True).create(TOOLS)
         subprocess.run(
-            [str(TOOLS / BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             f"uv=={UV_VERSION}"],
+            [
+                str(TOOLS / BIN / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                f"uv=={UV_VERSION}",
+            ],
             check=True,
         )
     return uv
@@ -41,7 +48,9 @@ def _sync() -> dict[str, str]:
     env.pop("VIRTUAL_ENV", None)
     subprocess.run(
         [str(_uv()), "sync", "--frozen", "--all-extras", "--quiet", "--python", sys.executable],
-        check=True, cwd=ROOT, env=env,
+        check=True,
+        cwd=ROOT,
+        env=env,
     )
     env["PATH"] = f"{ENV / BIN}{os.pathsep}{env['PATH']}"
     return env

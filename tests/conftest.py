@@ -1,9 +1,8 @@
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-
-import logging
 
 import pytest
 

@@ -65,7 +65,14 @@ def test_stored_statuses_widen_by_what_time_can_do() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "status", "failures"),
-    [(0, S.ACTIVE, 0), (29.999, S.ACTIVE, 0), (30, S.DEGRADED, 1), (59, S.DEGRADED, 1), (60, S.DEGRADED, 2), (90, S.EXPIRED, 3)],
+    [
+        (0, S.ACTIVE, 0),
+        (29.999, S.ACTIVE, 0),
+        (30, S.DEGRADED, 1),
+        (59, S.DEGRADED, 1),
+        (60, S.DEGRADED, 2),
+        (90, S.EXPIRED, 3),
+    ],
 )
 def test_advance_counts_missed_windows(seconds: float, status: ServiceStatus, failures: int) -> None:
     record = states.advance(make_record(), T0 + timedelta(seconds=seconds))

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from litestar_registry import RegistryConfig, RegistryPlugin
 from litestar_registry.core.auth import Principal, Role
 from litestar_registry.core.clock import ManualClock
 from litestar_registry.core.models import Registration, ServiceStatus
 from litestar_registry.core.registry import Registry, RegistryPolicy
-from litestar_registry import RegistryConfig, RegistryPlugin
 from litestar_registry.store import MemoryServiceStore, ServiceStore
 from tests.backends import backend_url, wipe
 
@@ -38,9 +38,7 @@ async def test_two_plugin_instances_sweeping_one_store_expire_each_service_once(
     url = backend_url(backend, tmp_path)
     shared = MemoryServiceStore() if backend == "memory" else None
     plugins = [
-        RegistryPlugin(
-            RegistryConfig(store_url=url, store=shared, clock=clock, expiry_windows=1, sweep_batch_size=25)
-        )
+        RegistryPlugin(RegistryConfig(store_url=url, store=shared, clock=clock, expiry_windows=1, sweep_batch_size=25))
         for _ in range(2)
     ]
     first, second = (plugin.registry for plugin in plugins)

@@ -248,6 +248,17 @@ class Registry:
             items = [record for record in items if record.status in wanted]
         return Page(items=items, next_after=page.next_after)
 
+    async def all_live(self) -> list[ServiceRecord]:
+        """Every active or degraded service not silent past its expiry, walking every page."""
+        found: list[ServiceRecord] = []
+        after: str | None = None
+        while True:
+            page = await self.find(ServiceQuery(statuses=states.LIVE, after=after, limit=self.policy.max_page_size))
+            found.extend(page.items)
+            if page.next_after is None:
+                return found
+            after = page.next_after
+
     async def versions(self, slug: str) -> list[VersionEntry]:
         """The version history of a known service, oldest first."""
         await self.get(slug)
@@ -392,8 +403,8 @@ class Registry:
     ) -> ServiceRecord:
         """The record that ``registration`` makes of ``current`` (``None`` for a new slug) at ``now``.
 
-        Data is replaced whole (latest wins); ``registered_at`` and the owning account stay. The contact clock
-        restarts when asked, or when the TTL or expiry windows change; otherwise it runs on.
+        Data is replaced whole (latest wins); ``registered_at`` and the owning account stay, and ``updated_at`` moves
+        only when data changed. The contact clock restarts when asked, or when the TTL or expiry windows change.
         """
         ttl = float(registration.ttl_seconds or self.policy.default_ttl_seconds)
         windows = registration.expiry_windows or self.policy.expiry_windows
@@ -406,6 +417,8 @@ class Registry:
         record = msgspec.structs.replace(current, **data)
         if restart_clock or (ttl, windows) != (current.ttl_seconds, current.expiry_windows):
             record = msgspec.structs.replace(record, failure_count=0, **_clock(now, ttl, windows, status))
+        if _same_data(current, record):
+            record = msgspec.structs.replace(record, updated_at=current.updated_at)
         return record
 
     @staticmethod

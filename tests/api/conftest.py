@@ -58,7 +58,9 @@ class Harness:
         return self.plugin.registry
 
     async def register(self, slug: str = "billing", headers: dict[str, str] = A, **fields: Any) -> dict[str, Any]:
-        response = await self.client.post("/api/v1/registry/register", json=registration(slug, **fields), headers=headers)
+        response = await self.client.post(
+            "/api/v1/registry/register", json=registration(slug, **fields), headers=headers
+        )
         assert response.status_code == 201, response.text
         return dict(response.json()["data"])
 

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from litestar_registry.core.models import ServiceQuery
-
 from tests.api.conftest import A, Harness, registration
 from tests.api.test_registry_routes import HEARTBEAT, REGISTER, problem
 
@@ -46,7 +45,11 @@ async def test_bad_input_leaves_an_existing_service_unchanged(h: Harness) -> Non
     before = await h.plugin.store.get("billing")
     for body in (registration(tags=[1, 2]), registration(colour="red"), registration(name="x" * 201)):
         problem(await h.client.put(REGISTER, json=body, headers=A), 422, "invalid_input")
-    for beat in ({"slug": "billing", "status": "fine"}, {"slug": "billing", "uptime_seconds": -1}, {"slug": "billing", "x": 1}):
+    for beat in (
+        {"slug": "billing", "status": "fine"},
+        {"slug": "billing", "uptime_seconds": -1},
+        {"slug": "billing", "x": 1},
+    ):
         problem(await h.client.post(HEARTBEAT, json=beat, headers=A), 422, "invalid_input")
     assert await h.plugin.store.get("billing") == before
 

@@ -14,14 +14,20 @@ ADMIN_SERVICES = "/api/v1/admin/registry/services"
 async def test_entrypoints_of_active_services_by_capability_and_protocol(h: Harness) -> None:
     await h.register("alpha", capabilities=["search"])
     await h.register("bravo", capabilities=["index"], headers=B)
-    await h.register("charlie", capabilities=["search"], endpoints=[{"name": "rpc", "url": "grpc://c", "protocol": "grpc"}])
+    await h.register(
+        "charlie", capabilities=["search"], endpoints=[{"name": "rpc", "url": "grpc://c", "protocol": "grpc"}]
+    )
     await h.client.post(REGISTER, json=registration("delta"), headers=STRANGER)  # pending: not discoverable
     await h.client.post(HEARTBEAT, json={"slug": "bravo", "status": "degraded"}, headers=B)  # degraded: neither
 
     everything = (await h.client.get(ENTRYPOINTS, headers=A)).json()
     assert [s["slug"] for s in everything["data"]] == ["alpha", "charlie"]
     assert everything["data"][0]["entrypoints"][0] == {
-        "name": "api", "url": "http://alpha:8080/api", "protocol": "http", "method": "GET", "description": None
+        "name": "api",
+        "url": "http://alpha:8080/api",
+        "protocol": "http",
+        "method": "GET",
+        "description": None,
     }
     grpc = (await h.client.get(ENTRYPOINTS, params={"capability": "search", "protocol": "grpc"}, headers=A)).json()
     assert [(s["slug"], [e["name"] for e in s["entrypoints"]]) for s in grpc["data"]] == [

@@ -59,7 +59,12 @@ async def test_request_schemas_carry_the_seed_fields_and_constraints(h: Harness)
     assert set(envelope["properties"]) == {"data", "meta"}
     data = resolve(schema, envelope["properties"]["data"])
     assert set(data["properties"]) == {
-        "slug", "status", "acknowledged_at", "next_heartbeat_due_at", "failure_count", "version_changed"
+        "slug",
+        "status",
+        "acknowledged_at",
+        "next_heartbeat_due_at",
+        "failure_count",
+        "version_changed",
     }
 
 

@@ -30,7 +30,11 @@ async def test_register_creates_an_active_service_in_an_envelope(h: Harness) -> 
     data = body["data"]
     assert (data["slug"], data["status"], data["approved"], data["changed"]) == ("billing", "active", True, True)
     assert data["endpoints"][0] == {
-        "name": "api", "url": "http://billing:8080/api", "protocol": "http", "method": "GET", "description": None
+        "name": "api",
+        "url": "http://billing:8080/api",
+        "protocol": "http",
+        "method": "GET",
+        "description": None,
     }
     assert data["owner"] == {"name": "Ann", "email": "ann@example.com", "url": None}
     assert data["registered_at"] == data["updated_at"] == "2026-01-01T00:00:00Z"
@@ -50,7 +54,9 @@ async def test_register_twice_is_a_conflict_that_changes_nothing(h: Harness) -> 
 
 
 async def test_unknown_account_starts_pending_and_is_not_discoverable(h: Harness) -> None:
-    response = await h.client.post(REGISTER, json=registration("newbie"), headers={"Authorization": "Bearer key-stranger"})
+    response = await h.client.post(
+        REGISTER, json=registration("newbie"), headers={"Authorization": "Bearer key-stranger"}
+    )
     assert response.status_code == 201
     assert (response.json()["data"]["status"], response.json()["data"]["approved"]) == ("pending", False)
     assert (await h.client.get("/api/v1/entrypoints", headers=A)).json()["data"] == []
@@ -105,7 +111,9 @@ async def test_another_account_cannot_touch_my_service(h: Harness) -> None:
 async def test_deregister_refused_while_dependents_are_active(h: Harness) -> None:
     await h.register()
     h.dependents["billing"] = ["subscription:42", "subscription:43"]
-    body = problem(await h.client.request("DELETE", REGISTER, json={"slug": "billing"}, headers=A), 409, "service_conflict")
+    body = problem(
+        await h.client.request("DELETE", REGISTER, json={"slug": "billing"}, headers=A), 409, "service_conflict"
+    )
     assert body["extra"] == {"dependents": ["subscription:42", "subscription:43"]}
     assert await h.plugin.store.get("billing") is not None
 
@@ -134,8 +142,15 @@ async def test_heartbeat_refreshes_resets_and_restores(h: Harness) -> None:
     degraded = await h.plugin.store.get("billing")
     assert (degraded.status.value, degraded.failure_count) == ("degraded", 2)
 
-    beat = {"slug": "billing", "status": "healthy", "uptime_seconds": 65.5, "instance_id": "i-1",
-            "checks": {"db": "healthy"}, "metrics": {"rps": 12.5}, "message": "fine"}
+    beat = {
+        "slug": "billing",
+        "status": "healthy",
+        "uptime_seconds": 65.5,
+        "instance_id": "i-1",
+        "checks": {"db": "healthy"},
+        "metrics": {"rps": 12.5},
+        "message": "fine",
+    }
     response = await h.client.post(HEARTBEAT, json=beat, headers=A)
     assert response.status_code == 200
     assert response.json()["data"] == {
@@ -208,7 +223,9 @@ async def test_list_filters_and_pages(h: Harness) -> None:
     first = (await h.client.get(SERVICES, params={"limit": 2}, headers=A)).json()
     assert [s["slug"] for s in first["data"]] == ["alpha", "bravo"]
     assert first["meta"]["count"] == 2 and first["meta"]["limit"] == 2
-    second = (await h.client.get(SERVICES, params={"limit": 2, "cursor": first["meta"]["next_cursor"]}, headers=A)).json()
+    second = (
+        await h.client.get(SERVICES, params={"limit": 2, "cursor": first["meta"]["next_cursor"]}, headers=A)
+    ).json()
     assert [s["slug"] for s in second["data"]] == ["charlie"]
     assert "next_cursor" not in second["meta"]
 

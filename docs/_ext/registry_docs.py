@@ -1,0 +1,202 @@
+"""Tables generated from the code at build time, so that the docs can never drift from it.
+
+Directives (use them in reStructuredText pages, or inside a MyST ``{eval-rst}`` block):
+
+``registry-env-table``
+    Every ``REGISTRY_*`` variable, from :meth:`RegistryConfig.environment_variables` plus the attribute docstring
+    under each field of ``RegistryConfig`` (read with :mod:`ast`: attribute docstrings exist only in the source).
+``registry-code-only-table``
+    The ``RegistryConfig`` fields that only code can set (no environment variable), with their docstrings.
+``registry-state-table``
+    The registry's state table, from ``litestar_registry.core.states.TRANSITIONS``.
+``registry-error-codes``
+    Problem ``code`` -> HTTP status, from the registry Router's exception handling tables.
+
+A documented field without a docstring, or an event without a row, is a build warning (and ``-W`` fails the build).
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from collections.abc import Iterable, Mapping
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from sphinx.application import Sphinx
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+logger = logging.getLogger(__name__)
+
+
+def field_docstrings(cls: type) -> dict[str, str]:
+    """``{field: docstring}`` for the attribute docstrings written right below each field of the dataclass ``cls``."""
+    source = Path(inspect.getfile(cls)).read_text(encoding="utf-8")
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef) and node.name == cls.__name__:
+            docs: dict[str, str] = {}
+            body = node.body
+            for stmt, following in zip(body, body[1:], strict=False):
+                if (
+                    isinstance(stmt, ast.AnnAssign)
+                    and isinstance(stmt.target, ast.Name)
+                    and isinstance(following, ast.Expr)
+                    and isinstance(following.value, ast.Constant)
+                    and isinstance(following.value.value, str)
+                ):
+                    docs[stmt.target.id] = inspect.cleandoc(following.value.value)
+            return docs
+    raise LookupError(f"class {cls.__name__} not found in {inspect.getfile(cls)}")
+
+
+def value_format(default: Any) -> str:
+    """How an environment variable for a field with this default is written (mirrors ``config._parse``)."""
+    if isinstance(default, bool):
+        return "boolean: ``true`` / ``false`` (also ``1``/``0``, ``yes``/``no``, ``on``/``off``)"
+    if isinstance(default, int):
+        return "integer"
+    if isinstance(default, float):
+        return "number"
+    if isinstance(default, frozenset):
+        return "comma-separated list"
+    if isinstance(default, Mapping):
+        return "``account=key`` pairs, comma-separated"
+    return "string"
+
+
+def list_table(header: Iterable[str], rows: Iterable[Iterable[str]], widths: str = "auto") -> str:
+    """A reStructuredText ``list-table`` (each cell may hold several lines of markup)."""
+
+    def cell(text: str, first: bool) -> str:
+        lines = text.splitlines() or [""]
+        lead = "   * - " if first else "     - "
+        return "\n".join([lead + lines[0], *("       " + line if line else "" for line in lines[1:])])
+
+    out = [".. list-table::", "   :header-rows: 1", f"   :widths: {widths}", ""]
+    for row in [list(header), *map(list, rows)]:
+        out.extend(cell(text, index == 0) for index, text in enumerate(row))
+    return "\n".join(out) + "\n"
+
+
+def literal(value: str) -> str:
+    """``value`` as inline literal markup (an empty value shows as an empty literal would not)."""
+    return f"``{value}``" if value else "(empty string)"
+
+
+class _TableDirective(SphinxDirective):
+    has_content = False
+
+    def source_of(self, obj: Any) -> None:
+        """Rebuild the page when the module that ``obj`` comes from changes."""
+        self.env.note_dependency(inspect.getfile(obj))
+
+    def table(self, text: str) -> list[Any]:
+        return list(self.parse_text_to_nodes(text))
+
+
+class EnvTable(_TableDirective):
+    """Every ``REGISTRY_*`` environment variable, its default, format and meaning."""
+
+    def run(self) -> list[Any]:
+        from litestar_registry.config import RegistryConfig
+
+        self.source_of(RegistryConfig)
+        docs = field_docstrings(RegistryConfig)
+        defaults = RegistryConfig()
+        rows = []
+        for variable, name, default in RegistryConfig.environment_variables():
+            doc = docs.get(name)
+            if not doc:
+                logger.warning(
+                    "RegistryConfig.%s has no attribute docstring for the docs", name, location=self.get_location()
+                )
+                doc = ""
+            shown = default if default == "(empty)" else literal(default)
+            rows.append(
+                [
+                    f"``{variable}``",
+                    shown,
+                    value_format(getattr(defaults, name)),
+                    f"{doc}\n\n(:attr:`~litestar_registry.RegistryConfig.{name}`)",
+                ]
+            )
+        return self.table(list_table(["Variable", "Default", "Format", "Meaning"], rows, "30 15 15 40"))
+
+
+class CodeOnlyTable(_TableDirective):
+    """The settings without an environment variable: only code can set them."""
+
+    def run(self) -> list[Any]:
+        from litestar_registry.config import RegistryConfig
+
+        self.source_of(RegistryConfig)
+        docs = field_docstrings(RegistryConfig)
+        rows = []
+        for spec in fields(RegistryConfig):
+            if "env" in spec.metadata:
+                continue
+            doc = docs.get(spec.name)
+            if not doc:
+                logger.warning(
+                    "RegistryConfig.%s has no attribute docstring for the docs", spec.name, location=self.get_location()
+                )
+                doc = ""
+            rows.append([f":attr:`~litestar_registry.RegistryConfig.{spec.name}`", doc])
+        return self.table(list_table(["Field", "Meaning"], rows, "25 75"))
+
+
+class StateTable(_TableDirective):
+    """The registry's transitions, one row per event and target status."""
+
+    def run(self) -> list[Any]:
+        from litestar_registry.core import states
+        from litestar_registry.core.models import ServiceStatus
+
+        self.source_of(states)
+        order = list(ServiceStatus)
+
+        def name(status: ServiceStatus | None) -> str:
+            return "(none)" if status is None else f"``{status.value}``"
+
+        rows = []
+        for event in states.Event:
+            pairs = [(origin, target) for (origin, evt), target in states.TRANSITIONS.items() if evt is event]
+            if not pairs:
+                logger.warning("event %r has no transition in TRANSITIONS", event.value, location=self.get_location())
+                continue
+            if all(origin == target for origin, target in pairs):
+                grouped = {"(unchanged)": [origin for origin, _ in pairs]}
+            else:
+                grouped = {}
+                for origin, target in pairs:
+                    grouped.setdefault(name(target), []).append(origin)
+            for target, origins in grouped.items():
+                origins.sort(key=lambda s: -1 if s is None else order.index(s))
+                rows.append([", ".join(name(o) for o in origins), f"``{event.value}``", target])
+        return self.table(list_table(["From", "Event", "To"], rows, "45 25 30"))
+
+
+class ErrorCodes(_TableDirective):
+    """Problem codes and their HTTP statuses, as the registry Router's exception handlers map them."""
+
+    def run(self) -> list[Any]:
+        from litestar_registry.api import problems
+
+        self.source_of(problems)
+        rows = []
+        for kind, status in sorted(problems.STATUS_BY_ERROR.items(), key=lambda item: item[1]):
+            meaning = inspect.cleandoc(kind.__doc__ or "").splitlines()[0] if kind.__doc__ else ""
+            rows.append([f"``{kind.code}``", str(status), meaning])
+        for status, code in sorted(problems.CODES.items()):
+            rows.append([f"``{code}``", str(status), problems.TITLES.get(status, "")])
+        return self.table(list_table(["code", "status", "Meaning"], rows, "25 10 65"))
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_directive("registry-env-table", EnvTable)
+    app.add_directive("registry-code-only-table", CodeOnlyTable)
+    app.add_directive("registry-state-table", StateTable)
+    app.add_directive("registry-error-codes", ErrorCodes)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

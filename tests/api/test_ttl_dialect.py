@@ -1,0 +1,174 @@
+"""Seed 004 (the TTL dialect) through HTTP on every backend, and one registry shared with seed 000."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import A, Harness
+from tests.api.test_registry_routes import HEARTBEAT, SERVICES
+
+V2 = "/v2/services"
+KEY = {"X-Service-Key": "secret-key"}
+
+
+def payload(service_id: str = "my-model", **info: Any) -> dict[str, Any]:
+    """A registration as the servicekit/chapkit client sends it (with the extra top-level id it sends)."""
+    return {
+        "id": service_id,
+        "url": f"http://{service_id}:8080",
+        "info": {
+            "id": service_id,
+            "display_name": "My ML Model",
+            "version": "1.0.0",
+            "description": "A predictive model for disease forecasting",
+            "model_metadata": {"author": "Your Name", "organization": "Your Org"},
+            "period_type": "monthly",
+            "min_prediction_periods": 1,
+            "max_prediction_periods": 12,
+            **info,
+        },
+    }
+
+
+@pytest.fixture
+async def v2(make_harness: Any) -> Harness:
+    harness: Harness = await make_harness(ttl_registration_key="secret-key")
+    return harness
+
+
+async def test_register_answers_the_seed_shape(v2: Harness) -> None:
+    response = await v2.client.post(f"{V2}/$register", json=payload(), headers=KEY)
+    assert response.status_code == 200
+    assert response.json() == {
+        "id": "my-model",
+        "status": "registered",
+        "service_url": "http://my-model:8080",
+        "message": "Service registered successfully",
+        "ttl_seconds": 30.0,
+        "ping_url": "http://testserver.local/v2/services/my-model/$ping",
+    }
+    again = await v2.client.post(f"{V2}/%24register", json=payload(display_name="Renamed"), headers=KEY)
+    assert (again.status_code, again.json()["message"]) == (200, "Service registration updated")
+    record = await v2.plugin.store.get("my-model")
+    assert (record.name, record.status.value, record.expiry_windows) == ("Renamed", "active", 1)
+
+
+async def test_info_is_kept_as_sent_and_defaults_apply(v2: Harness) -> None:
+    body = payload(extra_field={"nested": [1, 2]}, contact="x")
+    del body["info"]["version"], body["info"]["min_prediction_periods"]
+    body["info"]["model_metadata"] = {}
+    await v2.client.post(f"{V2}/$register", json=body, headers=KEY)
+    shown = (await v2.client.get(f"{V2}/my-model")).json()
+    assert shown["info"] == {k: v for k, v in body["info"].items()}
+    assert (await v2.plugin.store.get("my-model")).version == "1.0.0"
+
+
+async def test_ping_list_get_delete(v2: Harness) -> None:
+    await v2.client.post(f"{V2}/$register", json=payload(), headers=KEY)
+    v2.clock.advance(20)
+    ping = await v2.client.put(f"{V2}/my-model/$ping", headers=KEY)
+    assert ping.status_code == 200
+    assert ping.json() == {
+        "id": "my-model",
+        "status": "alive",
+        "last_ping_at": "2026-01-01T00:00:20+00:00",
+        "expires_at": "2026-01-01T00:00:50+00:00",
+    }
+    listed = (await v2.client.get(V2)).json()
+    assert listed["count"] == 1
+    entry = listed["services"][0]
+    assert entry["registered_at"] == "2026-01-01T00:00:00+00:00"
+    assert set(entry) == {"id", "url", "info", "registered_at", "last_updated", "last_ping_at", "expires_at"}
+    assert (await v2.client.get(f"{V2}/my-model")).json() == entry
+
+    assert (await v2.client.delete(f"{V2}/my-model", headers=KEY)).status_code == 204
+    assert (await v2.client.get(f"{V2}/my-model")).json() == {"detail": "Service my-model not found"}
+    assert (await v2.client.delete(f"{V2}/my-model", headers=KEY)).status_code == 404
+    assert await v2.plugin.store.get("my-model") is None
+
+
+async def test_silence_past_the_ttl_is_404_at_once_and_re_register_brings_it_back(v2: Harness) -> None:
+    await v2.client.post(f"{V2}/$register", json=payload(), headers=KEY)
+    v2.clock.advance(30)  # no sweep has run
+    assert (await v2.client.put(f"{V2}/my-model/$ping", headers=KEY)).json() == {"detail": "Service my-model not found"}
+    assert (await v2.client.get(f"{V2}/my-model")).status_code == 404
+    assert (await v2.client.get(V2)).json() == {"count": 0, "services": []}
+    again = await v2.client.post(f"{V2}/$register", json=payload(), headers=KEY)
+    assert again.json()["message"] == "Service registered successfully"  # it was gone: seed 004 removes it
+    assert (await v2.client.put(f"{V2}/my-model/$ping", headers=KEY)).status_code == 200
+
+
+async def test_key_missing_is_422_wrong_is_401_and_reads_are_public(v2: Harness) -> None:
+    missing = await v2.client.post(f"{V2}/$register", json=payload())
+    assert missing.status_code == 422
+    assert missing.json()["detail"][0]["loc"] == ["header", "x-service-key"]
+    assert (
+        await v2.client.post(f"{V2}/$register", json=payload(), headers={"X-Service-Key": "nope"})
+    ).status_code == 401
+    assert (await v2.client.put(f"{V2}/my-model/$ping", headers={"X-Service-Key": "nope"})).status_code == 401
+    assert (await v2.client.delete(f"{V2}/my-model")).status_code == 422
+    assert await v2.plugin.store.get("my-model") is None
+    assert (await v2.client.get(V2)).status_code == 200
+
+
+async def test_no_key_configured_means_open_writes(make_harness: Any, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="litestar_registry"):
+        h = await make_harness()
+    assert any("no TTL registration key" in message for message in caplog.messages)
+    assert (await h.client.post(f"{V2}/$register", json=payload())).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"info": {"id": "my-model\n"}},
+        {"info": {"id": "My-Model"}},
+        {"info": {"model_metadata": None}},
+        {"info": {"period_type": "daily"}},
+        {"url": None},
+    ],
+)
+async def test_bad_registrations_are_422_and_store_nothing(v2: Harness, bad: dict[str, Any]) -> None:
+    body = payload()
+    for key, value in bad.items():
+        if isinstance(value, dict):
+            body[key].update(value)
+        else:
+            body[key] = value
+    if bad.get("info", {}).get("model_metadata", 0) is None:
+        del body["info"]["model_metadata"]
+    response = await v2.client.post(f"{V2}/$register", json=body, headers=KEY)
+    assert response.status_code == 422, response.text
+    assert isinstance(response.json()["detail"], list)
+    assert await v2.plugin.store.get("my-model") is None
+    assert await v2.plugin.store.get("My-Model") is None
+
+
+async def test_one_registry_for_both_dialects(v2: Harness) -> None:
+    await v2.client.post(f"{V2}/$register", json=payload(), headers=KEY)
+    seen = (await v2.client.get(f"{SERVICES}/my-model", headers=A)).json()["data"]
+    assert (seen["name"], seen["base_url"], seen["status"]) == ("My ML Model", "http://my-model:8080", "active")
+
+    await v2.register("billing")  # through seed 000
+    listed = (await v2.client.get(V2)).json()
+    assert [s["id"] for s in listed["services"]] == ["billing", "my-model"]
+    assert listed["services"][0]["info"]["display_name"] == "Billing"
+
+    v2.clock.advance(25)
+    beat = await v2.client.post(HEARTBEAT, json={"slug": "billing"}, headers=A)
+    assert beat.json()["data"]["next_heartbeat_due_at"] == "2026-01-01T00:00:55Z"
+    ping = await v2.client.put(f"{V2}/billing/$ping", headers=KEY)
+    assert ping.status_code == 403  # the v2 key does not own team-a's service
+    assert (await v2.plugin.store.get("billing")).last_seen_at.isoformat() == "2026-01-01T00:00:25+00:00"
+
+
+async def test_per_service_and_per_plugin_ttl(make_harness: Any) -> None:
+    h = await make_harness(ttl_seconds=10)
+    first = await h.client.post(f"{V2}/$register", json=payload())
+    assert first.json()["ttl_seconds"] == 10.0
+    own = await h.client.post(f"{V2}/$register", json={**payload("other"), "ttl_seconds": 5})
+    assert own.json()["ttl_seconds"] == 5.0
+    h.clock.advance(6)
+    assert [s["id"] for s in (await h.client.get(V2)).json()["services"]] == ["my-model"]
