@@ -1,7 +1,8 @@
-"""A host app with its own routes, SQLAlchemyPlugin, exception handler and dependency: the plugin must not touch them."""
+"""A host app with its own routes, SQLAlchemyPlugin, error handler and dependency, for the plugin to leave be."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +48,17 @@ def host_route_named_like_ours(greeting: NamedDependency[str]) -> str:
     return greeting
 
 
-def host_db_config(tmp_path: Path) -> SQLAlchemyAsyncConfig:
-    return SQLAlchemyAsyncConfig(
-        connection_string=f"sqlite+aiosqlite:///{tmp_path / 'host.db'}",
-        create_all=True,
-        engine_dependency_key="db_engine",
-        engine_app_state_key="db_engine",
-    )
+def host_db_config(tmp_path: Path, filename: str = "host.db") -> SQLAlchemyAsyncConfig:
+    """The host's advanced-alchemy config, one SQLite file in ``tmp_path``.
+
+    advanced-alchemy 1.12 disposes the engine at shutdown only when ``engine_dependency_key`` equals
+    ``engine_app_state_key``, and it renames the state key of every later config in the process (``db_engine_1``, ...)
+    to keep keys unique. Tests build many host apps in one process, so the dependency key follows the renamed state
+    key; otherwise every host engine but the first leaks its connections.
+    """
+    config = SQLAlchemyAsyncConfig(connection_string=f"sqlite+aiosqlite:///{tmp_path / filename}", create_all=True)
+    config.engine_dependency_key = config.engine_app_state_key
+    return config
 
 
 def make_host(tmp_path: Path, *plugins: Any, db_config: SQLAlchemyAsyncConfig | None = None) -> Litestar:
@@ -63,3 +68,15 @@ def make_host(tmp_path: Path, *plugins: Any, db_config: SQLAlchemyAsyncConfig | 
         exception_handlers={HostError: host_error_handler},
         dependencies={"greeting": Provide(provide_greeting, sync_to_thread=False)},
     )
+
+
+def create_app() -> Litestar:
+    """For ``litestar --app tests.host_app:create_app``: host and registry tables in one SQLite file."""
+    from litestar_registry import RegistryConfig, RegistryPlugin
+
+    base = Path(os.environ["HOST_APP_DIR"])
+    db_config = host_db_config(base, "shared.db")
+    registry = RegistryPlugin(
+        RegistryConfig(store_url=f"sqlite+aiosqlite:///{base / 'shared.db'}", service_keys={"k": "a"})
+    )
+    return make_host(base, registry, db_config=db_config)

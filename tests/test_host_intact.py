@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
 from pathlib import Path
 
+import anyio
+import pytest
 from advanced_alchemy.base import orm_registry
 from advanced_alchemy.extensions.litestar import SQLAlchemyInitPlugin
 from advanced_alchemy.extensions.litestar.cli import get_database_migration_plugin
-from click.testing import CliRunner
-from litestar.cli._utils import LitestarEnv, LitestarGroup
-from litestar.testing import AsyncTestClient
 
 from litestar_registry import RegistryConfig, RegistryPlugin
-from tests.host_app import host_db_config, make_host
+from tests.clients import serve
+from tests.host_app import create_app, host_db_config, make_host
 
+ROOT = Path(__file__).resolve().parent.parent
 HOST_REQUESTS = [
     ("GET", "/widgets/7"),
     ("GET", "/widgets/0"),
@@ -32,7 +37,7 @@ def registry(tmp_path: Path, **settings: object) -> RegistryPlugin:
 
 
 async def _answers(app: object) -> list[tuple[int, str, bytes]]:
-    async with AsyncTestClient(app) as client:  # type: ignore[arg-type]
+    async with serve(app) as client:  # type: ignore[arg-type]
         answers = []
         for method, path in HOST_REQUESTS:
             response = await client.request(method, path)
@@ -52,7 +57,7 @@ async def test_host_routes_and_error_bodies_are_unchanged(tmp_path: Path) -> Non
 
 async def test_registry_errors_are_problems_while_host_errors_are_not(tmp_path: Path) -> None:
     app = make_host(tmp_path, registry(tmp_path))
-    async with AsyncTestClient(app) as client:
+    async with serve(app) as client:
         ours = await client.get("/api/v1/registry/services/nope", headers={"Authorization": "Bearer k"})
         theirs = await client.get("/widgets/0")
     assert ours.headers["content-type"].startswith("application/problem+json")
@@ -69,17 +74,36 @@ def test_only_the_hosts_sqlalchemy_config_is_seen(tmp_path: Path) -> None:
     # Our tables stay out of the host's metadata, so its create_all and autogenerate never see them.
     assert "host_widget" in orm_registry.metadata.tables
     assert not [name for name in orm_registry.metadata.tables if name.startswith("registry_")]
-    assert "registry_core" not in app.dependencies and "greeting" in app.dependencies
+    assert "registry_core" not in app.dependencies
+    assert "greeting" in app.dependencies
 
 
-def test_cli_has_both_the_hosts_database_group_and_ours(tmp_path: Path, monkeypatch: object) -> None:
-    app = make_host(tmp_path, registry(tmp_path))
-    group = LitestarGroup(name="litestar")
-    runner = CliRunner()
-    env = LitestarEnv(app_path="tests.host_app:app", app=app, cwd=tmp_path)
-    listed = runner.invoke(group, ["--help"], obj=lambda: env)
-    assert listed.exit_code == 0, listed.output
-    assert "database" in listed.output and "registry" in listed.output
-    shown = runner.invoke(group, ["registry", "env"], obj=lambda: env)
-    assert shown.exit_code == 0, shown.output
-    assert "REGISTRY_STORE_URL='sqlite+aiosqlite:///registry.db'" in shown.output
+async def test_host_database_commands_see_only_the_host_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`litestar database drop-all` on the host drops the host's tables and leaves the registry's alone."""
+    monkeypatch.setenv("HOST_APP_DIR", str(tmp_path))
+    async with serve(create_app()):  # startup: the host's create_all and our create_schema
+        pass
+    assert {"host_widget", "registry_services"} <= _tables(tmp_path / "shared.db")
+
+    def litestar(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "litestar", "--app", "tests.host_app:create_app", *args]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+
+    listed = await anyio.to_thread.run_sync(litestar, "--help")
+    assert listed.returncode == 0, listed.stderr
+    assert "database" in listed.stdout
+    assert "registry" in listed.stdout
+    dropped = await anyio.to_thread.run_sync(litestar, "database", "drop-all", "--no-prompt")
+    assert dropped.returncode == 0, dropped.stderr
+    remaining = _tables(tmp_path / "shared.db")
+    assert "host_widget" not in remaining
+    assert "registry_services" in remaining
+
+    shown = await anyio.to_thread.run_sync(litestar, "registry", "env")
+    assert shown.returncode == 0, shown.stderr
+    assert "REGISTRY_STORE_URL='sqlite+aiosqlite:///registry.db'" in shown.stdout
+
+
+def _tables(path: Path) -> set[str]:
+    with closing(sqlite3.connect(path)) as db:
+        return {name for (name,) in db.execute("select name from sqlite_master where type = 'table'")}

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from litestar_registry import ManualClock, RegistryConfig, RegistryPlugin
 from tests.backends import backend_url, wipe
+from tests.clients import serve
 
 A = {"Authorization": "Bearer key-a"}
 B = {"Authorization": "Bearer key-b"}
@@ -48,7 +50,7 @@ def registration(slug: str = "billing", **fields: Any) -> dict[str, Any]:
 class Harness:
     """A running app, its client, its plugin (store and registry) and its clock."""
 
-    client: AsyncTestClient[Litestar]
+    client: httpx.AsyncClient
     plugin: RegistryPlugin
     clock: ManualClock
     dependents: dict[str, list[str]] = field(default_factory=dict)
@@ -71,7 +73,8 @@ MakeApp = Callable[..., "Harness"]
 @pytest.fixture
 async def make_harness(backend: str, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     """Build harnesses on the test's backend; every one is shut down at the end of the test."""
-    stack: list[Harness] = []
+    stack = AsyncExitStack()
+    first: list[Harness] = []
 
     async def build(**overrides: Any) -> Harness:
         clock = ManualClock()
@@ -91,19 +94,17 @@ async def make_harness(backend: str, tmp_path: Path) -> AsyncIterator[Callable[.
         }
         settings.update(overrides)
         plugin = RegistryPlugin(RegistryConfig(**settings))
-        client = AsyncTestClient(Litestar(plugins=[plugin]))
-        await client.__aenter__()
+        client = await stack.enter_async_context(serve(Litestar(plugins=[plugin])))
         harness = Harness(client=client, plugin=plugin, clock=clock, dependents=dependents)
-        if not stack:
+        if not first:
             await wipe(plugin.store)
-        stack.append(harness)
+            first.append(harness)
         return harness
 
-    yield build
-    if stack:
-        await wipe(stack[0].plugin.store)
-    for harness in reversed(stack):
-        await harness.client.__aexit__(None, None, None)
+    async with stack:
+        yield build
+        if first:
+            await wipe(first[0].plugin.store)
 
 
 @pytest.fixture

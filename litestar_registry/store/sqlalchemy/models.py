@@ -1,0 +1,109 @@
+"""The registry's tables, on their own metadata (bind key ``registry``) so the host's ``create_all`` never sees them.
+
+Instants that the store computes with (``last_seen``, ``deadline``, ``expires``, ``next_check``) are integer
+microseconds since the Unix epoch: ``touch`` adds the TTL to them inside one ``UPDATE`` on every dialect, and integers
+are exact where float seconds are not (``at + ttl`` in float differs from the datetime sum by a microsecond for
+fractional TTLs). ``ttl_us`` is the TTL rounded to microseconds exactly as ``timedelta(seconds=ttl)`` rounds it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from advanced_alchemy.base import metadata_registry
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import JSON, BigInteger, Double, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = (
+    "BIND_KEY",
+    "TABLE_PREFIX",
+    "RegistryBase",
+    "ServiceModel",
+    "ServiceVersionModel",
+    "metadata",
+)
+
+BIND_KEY = "registry"
+"""advanced-alchemy bind key of our metadata: a host config with this ``bind_key`` sees our tables, no other does."""
+
+TABLE_PREFIX = "registry_"
+"""Every table (and the Alembic version table) of the registry starts with this."""
+
+metadata: MetaData = metadata_registry.get(BIND_KEY)
+"""Our tables only; separate from advanced-alchemy's default metadata, which the host's models use."""
+
+Slug = String().with_variant(String(collation="C"), "postgresql")
+"""Slugs sort by code point on every backend (PostgreSQL's default collation may sort ``a-c`` after ``ab``)."""
+
+JsonB = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+"""JSON, as JSONB on PostgreSQL; ``None`` is SQL NULL. (advanced-alchemy 1.12's ``JsonB`` carries an Oracle variant
+that fails to attach to a table under SQLAlchemy 2.1, so we spell out the two dialects we support.)"""
+
+
+class RegistryBase(DeclarativeBase):
+    """Declarative base of the registry's tables: its own mapper registry, and the ``registry`` bind key's metadata."""
+
+    __abstract__ = True
+    __bind_key__ = BIND_KEY
+    metadata = metadata
+
+
+class ServiceModel(RegistryBase):
+    """One row per service slug, whatever its status."""
+
+    __tablename__ = f"{TABLE_PREFIX}services"
+    __table_args__ = (
+        # The sweep reads what is due, earliest first: a range scan on this index, never the whole table.
+        Index(f"ix_{TABLE_PREFIX}services_next_check", "next_check_us", "slug"),
+    )
+
+    slug: Mapped[str] = mapped_column(Slug, primary_key=True)
+    name: Mapped[str] = mapped_column(String())
+    version: Mapped[str] = mapped_column(String())
+    status: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str | None] = mapped_column(Text())
+    base_url: Mapped[str | None] = mapped_column(Text())
+    health_url: Mapped[str | None] = mapped_column(Text())
+    documentation_url: Mapped[str | None] = mapped_column(Text())
+    account: Mapped[str | None] = mapped_column(String())
+    registered_at: Mapped[datetime] = mapped_column(DateTimeUTC())
+    updated_at: Mapped[datetime] = mapped_column(DateTimeUTC())
+    ttl_seconds: Mapped[float] = mapped_column(Double())
+    ttl_us: Mapped[int] = mapped_column(BigInteger())
+    expiry_windows: Mapped[int] = mapped_column(Integer())
+    failure_count: Mapped[int] = mapped_column(Integer())
+    last_seen_us: Mapped[int] = mapped_column(BigInteger())
+    deadline_us: Mapped[int] = mapped_column(BigInteger())
+    expires_us: Mapped[int] = mapped_column(BigInteger())
+    next_check_us: Mapped[int | None] = mapped_column(BigInteger())
+    endpoints: Mapped[list[Any]] = mapped_column(JsonB)
+    capabilities: Mapped[list[str]] = mapped_column(JsonB)
+    tags: Mapped[list[str]] = mapped_column(JsonB)
+    service_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JsonB)
+    owner: Mapped[dict[str, Any] | None] = mapped_column(JsonB)
+    health: Mapped[dict[str, Any] | None] = mapped_column(JsonB)
+    extensions: Mapped[dict[str, Any]] = mapped_column(JsonB)
+    # Case-folded copies of slug, name and description: the text filter matches exactly as ``str.casefold`` does,
+    # whatever the database's collation or ``lower()`` make of non-ASCII text.
+    slug_folded: Mapped[str] = mapped_column(Text())
+    name_folded: Mapped[str] = mapped_column(Text())
+    description_folded: Mapped[str] = mapped_column(Text())
+    revision: Mapped[int] = mapped_column(Integer())
+
+
+class ServiceVersionModel(RegistryBase):
+    """One line of a service's version history; the surrogate ``id`` keeps the order of appends."""
+
+    __tablename__ = f"{TABLE_PREFIX}service_versions"
+    __table_args__ = (Index(f"ix_{TABLE_PREFIX}service_versions_slug", "slug", "id"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    slug: Mapped[str] = mapped_column(Slug, ForeignKey(f"{TABLE_PREFIX}services.slug", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String())
+    previous_version: Mapped[str | None] = mapped_column(String())
+    recorded_at: Mapped[datetime] = mapped_column(DateTimeUTC())

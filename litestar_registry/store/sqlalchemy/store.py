@@ -1,0 +1,438 @@
+"""The SQL store: SQLite for one app instance, PostgreSQL for several instances sharing one registry.
+
+Every call takes a connection of its own from the pool, so concurrent calls on one store object never share a
+session: single statements (reads, ``touch``) run in autocommit mode, one round trip each; writes of several
+statements run in one transaction. Conditional writes are decided by the database (``UPDATE ... WHERE revision =
+:expected``); the sweep claims due rows with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL. On SQLite, which has one
+writer, a store queues its own writes instead of letting them poll for the database lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+import msgspec
+from sqlalchemy import ColumnElement, Table, delete, exists, func, insert, or_, select, type_coerce, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Row, RowMapping
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from litestar_registry.core.errors import ServiceExists, ServiceNotFound, StaleWrite
+from litestar_registry.core.models import Contact, Page, ServiceQuery, ServiceRecord, VersionEntry
+from litestar_registry.store.base import Advance, ServiceStore
+from litestar_registry.store.sqlalchemy.models import ServiceModel, ServiceVersionModel, metadata
+
+if TYPE_CHECKING:
+    from advanced_alchemy.config import SQLAlchemyAsyncConfig
+
+__all__ = ("SUPPORTED_DIALECTS", "SQLAlchemyServiceStore")
+
+SUPPORTED_DIALECTS = frozenset({"sqlite", "postgresql"})
+"""Dialects whose JSON membership test (tag and capability filters) the store knows how to write."""
+
+_services = cast("Table", ServiceModel.__table__)
+_versions = cast("Table", ServiceVersionModel.__table__)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_POOL_OPTIONS = ("pool", "max_overflow")
+"""Engine options that size or choose a pool: dropped for the pool-less engine of a foreign event loop."""
+
+
+def _to_us(at: datetime) -> int:
+    return (at - _EPOCH) // _MICROSECOND
+
+
+def _from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def _row(record: ServiceRecord, revision: int) -> dict[str, Any]:
+    """The column values that store ``record`` at ``revision`` (every column but the slug)."""
+    return {
+        "name": record.name,
+        "version": record.version,
+        "status": record.status.value,
+        "description": record.description,
+        "base_url": record.base_url,
+        "health_url": record.health_url,
+        "documentation_url": record.documentation_url,
+        "account": record.account,
+        "registered_at": record.registered_at,
+        "updated_at": record.updated_at,
+        "ttl_seconds": record.ttl_seconds,
+        "ttl_us": record.ttl // _MICROSECOND,
+        "expiry_windows": record.expiry_windows,
+        "failure_count": record.failure_count,
+        "last_seen_us": _to_us(record.last_seen_at),
+        "deadline_us": _to_us(record.deadline_at),
+        "expires_us": _to_us(record.expires_at),
+        "next_check_us": None if record.next_check_at is None else _to_us(record.next_check_at),
+        "endpoints": msgspec.to_builtins(record.endpoints),
+        "capabilities": list(record.capabilities),
+        "tags": list(record.tags),
+        "metadata": msgspec.to_builtins(record.metadata),
+        "owner": msgspec.to_builtins(record.owner),
+        "health": msgspec.to_builtins(record.health),
+        "extensions": msgspec.to_builtins(record.extensions),
+        "slug_folded": record.slug.casefold(),
+        "name_folded": record.name.casefold(),
+        "description_folded": (record.description or "").casefold(),
+        "revision": revision,
+    }
+
+
+def _record(row: RowMapping) -> ServiceRecord:
+    """The domain record stored in ``row`` (a result row's mapping, keyed by column name)."""
+    next_check = row["next_check_us"]
+    return msgspec.convert(
+        {
+            "slug": row["slug"],
+            "name": row["name"],
+            "version": row["version"],
+            "status": row["status"],
+            "registered_at": row["registered_at"],
+            "updated_at": row["updated_at"],
+            "last_seen_at": _from_us(row["last_seen_us"]),
+            "ttl_seconds": row["ttl_seconds"],
+            "expiry_windows": row["expiry_windows"],
+            "deadline_at": _from_us(row["deadline_us"]),
+            "expires_at": _from_us(row["expires_us"]),
+            "next_check_at": None if next_check is None else _from_us(next_check),
+            "description": row["description"],
+            "base_url": row["base_url"],
+            "health_url": row["health_url"],
+            "documentation_url": row["documentation_url"],
+            "endpoints": row["endpoints"],
+            "capabilities": row["capabilities"],
+            "tags": row["tags"],
+            "metadata": row["metadata"],
+            "owner": row["owner"],
+            "account": row["account"],
+            "failure_count": row["failure_count"],
+            "health": row["health"],
+            "extensions": row["extensions"],
+            "revision": row["revision"],
+        },
+        ServiceRecord,
+    )
+
+
+class SQLAlchemyServiceStore(ServiceStore):
+    """Service records in SQL through SQLAlchemy's asyncio engine: SQLite or PostgreSQL.
+
+    Give either ``url`` (the store creates its engine in :meth:`open` and disposes it in :meth:`close`) or the host's
+    advanced-alchemy ``config`` (the store borrows ``config.get_engine()`` and never disposes it).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        config: SQLAlchemyAsyncConfig | None = None,
+        create_schema: bool = False,
+        engine_options: dict[str, Any] | None = None,
+    ) -> None:
+        """Configure the store; nothing connects before :meth:`open`.
+
+        Args:
+            url: An async SQLAlchemy URL (``sqlite+aiosqlite:///path``, ``postgresql+asyncpg://...``): the store owns
+                the engine it creates from it.
+            config: The host's advanced-alchemy config, whose engine the store shares instead.
+            create_schema: Create the registry's tables at :meth:`open` when they are missing (tests, demos); in
+                production run the migrations (:mod:`litestar_registry.store.sqlalchemy.migrate`) instead.
+            engine_options: Keyword arguments for ``create_async_engine``; only with ``url``.
+        """
+        if (url is None) == (config is None):
+            raise ValueError("SQLAlchemyServiceStore takes exactly one of 'url' or 'config'")
+        if config is not None and engine_options:
+            raise ValueError("'engine_options' apply only to an engine the store creates from 'url'")
+        self._url = url
+        self._config = config
+        self._create_schema = create_schema
+        self._engine_options = dict(engine_options or {})
+        self._engine: AsyncEngine | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._postgres = False
+        self._writes: asyncio.Lock | None = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine in use; only between :meth:`open` and :meth:`close`."""
+        if self._engine is None:
+            raise RuntimeError("the store is not open")
+        return self._engine
+
+    async def open(self) -> None:
+        """Create (or borrow) the engine and, with ``create_schema``, create the registry's tables."""
+        if self._engine is not None:
+            return
+        if self._url is not None:
+            engine = create_async_engine(self._url, **self._engine_options)
+        else:
+            engine = cast("SQLAlchemyAsyncConfig", self._config).get_engine()
+        try:
+            if engine.dialect.name not in SUPPORTED_DIALECTS:
+                from litestar_registry.store import StoreConfigurationError
+
+                raise StoreConfigurationError(
+                    f"the SQL store supports {', '.join(sorted(SUPPORTED_DIALECTS))}, not {engine.dialect.name!r}"
+                )
+            if self._create_schema:
+                async with engine.begin() as conn:
+                    await conn.run_sync(metadata.create_all)
+        except BaseException:
+            if self._url is not None:
+                await engine.dispose()
+            raise
+        self._engine = engine
+        self._loop = asyncio.get_running_loop()
+        self._postgres = engine.dialect.name == "postgresql"
+        self._writes = None if self._postgres else asyncio.Lock()
+
+    async def close(self) -> None:
+        """Dispose the engine the store created; a borrowed engine stays with its owner."""
+        engine, self._engine, self._loop, self._writes = self._engine, None, None, None
+        if engine is not None and self._url is not None:
+            await engine.dispose()
+
+    @asynccontextmanager
+    async def _engine_here(self) -> AsyncIterator[AsyncEngine]:
+        """The engine for the running event loop: ours, or a short-lived one when called from a foreign loop.
+
+        Pooled connections belong to the loop that opened them (asyncpg fails, or worse, on another). A call from
+        another loop (a test client's portal thread, a helper thread with its own loop) gets a connection of its own,
+        closed before the call returns. A borrowed engine is always used as is: its owner decides how it is shared.
+        """
+        engine = self.engine
+        if self._url is None or asyncio.get_running_loop() is self._loop:
+            yield engine
+            return
+        options = {key: value for key, value in self._engine_options.items() if not key.startswith(_POOL_OPTIONS)}
+        foreign = create_async_engine(self._url, poolclass=NullPool, **options)
+        try:
+            yield foreign
+        finally:
+            await foreign.dispose()
+
+    @asynccontextmanager
+    async def _begin(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction on a connection of its own."""
+        async with self._engine_here() as engine, engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _serialized(self) -> AsyncIterator[None]:
+        """On SQLite, one write at a time per store (on the store's own loop).
+
+        SQLite has a single writer, and a writer that finds the database locked polls with sleeps of up to 100 ms;
+        queueing here instead makes concurrent writes of one process fair and fast. PostgreSQL needs no such thing.
+        """
+        if self._writes is None or asyncio.get_running_loop() is not self._loop:
+            yield
+            return
+        async with self._writes:
+            yield
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction for the writes of several statements."""
+        async with self._serialized(), self._begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _single(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in autocommit mode, for one statement: no BEGIN and COMMIT around it, one round trip."""
+        async with self._engine_here() as engine, engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    async def create(self, record: ServiceRecord, history: VersionEntry) -> ServiceRecord:
+        async with self._write() as conn:
+            try:
+                result = await conn.execute(
+                    insert(_services).values(slug=record.slug, **_row(record, 1)).returning(*_services.c)
+                )
+            except IntegrityError as exc:
+                raise ServiceExists(f"service '{record.slug}' is already registered") from exc
+            stored = result.one()
+            await conn.execute(insert(_versions).values(**_history_row(history)))
+        return _record(stored._mapping)
+
+    async def replace(
+        self, record: ServiceRecord, *, expected_revision: int, history: VersionEntry | None = None
+    ) -> ServiceRecord:
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(_services)
+                .where(_services.c.slug == record.slug, _services.c.revision == expected_revision)
+                .values(**_row(record, expected_revision + 1))
+                .returning(*_services.c)
+            )
+            stored = result.first()
+            if stored is None:
+                found = await conn.scalar(select(_services.c.revision).where(_services.c.slug == record.slug))
+                if found is None:
+                    raise ServiceNotFound(f"service '{record.slug}' is not registered")
+                raise StaleWrite(f"service '{record.slug}' changed concurrently")
+            if history is not None:
+                await conn.execute(insert(_versions).values(**_history_row(history)))
+        return _record(stored._mapping)
+
+    async def get(self, slug: str) -> ServiceRecord | None:
+        async with self._single() as conn:
+            row = (await conn.execute(select(_services).where(_services.c.slug == slug))).first()
+        return None if row is None else _record(row._mapping)
+
+    async def find(self, query: ServiceQuery) -> Page:
+        stmt = select(_services).order_by(_services.c.slug).limit(query.limit + 1)
+        if query.statuses is not None:
+            stmt = stmt.where(_services.c.status.in_(sorted(status.value for status in query.statuses)))
+        if query.tag is not None:
+            stmt = stmt.where(self._has_element(_services.c.tags, query.tag))
+        if query.capability is not None:
+            stmt = stmt.where(self._has_element(_services.c.capabilities, query.capability))
+        if query.text:
+            needle = query.text.casefold()
+            stmt = stmt.where(
+                or_(
+                    *(
+                        column.contains(needle, autoescape=True)
+                        for column in (
+                            _services.c.slug_folded,
+                            _services.c.name_folded,
+                            _services.c.description_folded,
+                        )
+                    )
+                )
+            )
+        if query.after is not None:
+            stmt = stmt.where(_services.c.slug > query.after)
+        async with self._single() as conn:
+            rows = (await conn.execute(stmt)).all()
+        items = [_record(row._mapping) for row in rows[: query.limit]]
+        more = len(rows) > query.limit and bool(items)
+        return Page(items=items, next_after=items[-1].slug if more else None)
+
+    def _has_element(self, column: Any, value: str) -> ColumnElement[bool]:
+        """Whether the JSON array in ``column`` holds the string ``value``."""
+        if self._postgres:
+            return type_coerce(column, JSONB).contains([value])
+        elements = func.json_each(column).table_valued("value")
+        return exists().where(elements.c.value == value)
+
+    async def delete(self, slug: str, *, expected_revision: int | None = None) -> bool:
+        stmt = delete(_services).where(_services.c.slug == slug)
+        if expected_revision is not None:
+            stmt = stmt.where(_services.c.revision == expected_revision)
+        async with self._write() as conn:
+            if (await conn.execute(stmt)).rowcount == 0:
+                return False
+            await conn.execute(delete(_versions).where(_versions.c.slug == slug))
+        return True
+
+    async def touch(self, slug: str, contact: Contact) -> ServiceRecord | None:
+        at = _to_us(contact.at)
+        deadline = _services.c.ttl_us + at
+        values: dict[str, Any] = {
+            "status": contact.status.value,
+            "failure_count": 0,
+            "last_seen_us": at,
+            "deadline_us": deadline,
+            "next_check_us": deadline,
+            "expires_us": _services.c.ttl_us * _services.c.expiry_windows + at,
+            "revision": _services.c.revision + 1,
+        }
+        if contact.health is not None:
+            values["health"] = msgspec.to_builtins(contact.health)
+        stmt = update(_services).where(
+            _services.c.slug == slug,
+            _services.c.status.in_(sorted(status.value for status in contact.from_statuses)),
+            _services.c.expires_us > at,
+        )
+        if contact.account is not None:
+            stmt = stmt.where(_services.c.account == contact.account)
+        async with self._serialized(), self._single() as conn:
+            row = (await conn.execute(stmt.values(**values).returning(*_services.c))).first()
+        return None if row is None else _record(row._mapping)
+
+    async def versions(self, slug: str) -> list[VersionEntry]:
+        stmt = (
+            select(_versions.c.slug, _versions.c.version, _versions.c.previous_version, _versions.c.recorded_at)
+            .where(_versions.c.slug == slug)
+            .order_by(_versions.c.id)
+        )
+        async with self._single() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [
+            VersionEntry(
+                slug=row.slug, version=row.version, previous_version=row.previous_version, recorded_at=row.recorded_at
+            )
+            for row in rows
+        ]
+
+    async def sweep_due(
+        self, now: datetime, advance: Advance, *, limit: int = 100
+    ) -> list[tuple[ServiceRecord, ServiceRecord]]:
+        due = (
+            select(_services)
+            .where(_services.c.next_check_us <= _to_us(now))
+            .order_by(_services.c.next_check_us, _services.c.slug)
+            .limit(limit)
+        )
+        if self._postgres:
+            # One transaction: the rows read stay locked until written back. Rows another sweeper holds are skipped,
+            # not waited for, so concurrent sweeps share out what is due.
+            async with self._begin() as conn:
+                rows = (await conn.execute(due.with_for_update(skip_locked=True))).all()
+                return await _write_back(conn, rows, now, advance)
+        # SQLite has no row locks. Read outside the write transaction, so that it begins with its first write (and
+        # waits for the database lock rather than failing on a stale read); each UPDATE's revision decides races
+        # with other processes, and the write queue keeps this process's sweeps from reading the same rows.
+        async with self._serialized():
+            async with self._single() as conn:
+                rows = (await conn.execute(due)).all()
+            if not rows:
+                return []
+            async with self._begin() as conn:
+                return await _write_back(conn, rows, now, advance)
+
+    async def _clear_for_tests(self) -> None:
+        """Delete every row of the registry's tables (the test database is shared between tests)."""
+        async with self._write() as conn:
+            await conn.execute(delete(_versions))
+            await conn.execute(delete(_services))
+
+
+def _history_row(entry: VersionEntry) -> dict[str, Any]:
+    return {
+        "slug": entry.slug,
+        "version": entry.version,
+        "previous_version": entry.previous_version,
+        "recorded_at": entry.recorded_at,
+    }
+
+
+async def _write_back(
+    conn: AsyncConnection, rows: Sequence[Row[Any]], now: datetime, advance: Advance
+) -> list[tuple[ServiceRecord, ServiceRecord]]:
+    """Store ``advance(record, now)`` for each row it changes, unless the row's revision moved on since it was read."""
+    changed: list[tuple[ServiceRecord, ServiceRecord]] = []
+    for row in rows:
+        before = _record(row._mapping)
+        after = advance(before, now)
+        if after == before:
+            continue
+        revision = before.revision + 1
+        result = await conn.execute(
+            update(_services)
+            .where(_services.c.slug == before.slug, _services.c.revision == before.revision)
+            .values(**_row(after, revision))
+        )
+        if result.rowcount == 1:
+            changed.append((before, msgspec.structs.replace(after, revision=revision)))
+    return changed

@@ -1,0 +1,166 @@
+"""The registry's own Alembic migrations: a fresh SQLite file and a fresh PostgreSQL schema go up to the model's exact
+schema, keep their revision in ``registry_alembic_version``, leave the host's tables alone, and come down again."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, pool, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from litestar_registry.core import states
+from litestar_registry.core.models import Contact, ServiceQuery, ServiceStatus
+from litestar_registry.store.sqlalchemy import SQLAlchemyServiceStore, metadata
+from litestar_registry.store.sqlalchemy.migrate import (
+    VERSION_TABLE,
+    current,
+    current_sync,
+    downgrade,
+    downgrade_sync,
+    head,
+    include_name,
+    upgrade,
+    upgrade_sync,
+)
+from tests.backends import POSTGRES_URL, backend_url, require_server
+from tests.records import T0, first_version, make_record
+
+OUR_TABLES = {"registry_services", "registry_service_versions"}
+
+
+class Target:
+    """A database to migrate: its URL and the engine options that reach it (a schema of its own on PostgreSQL)."""
+
+    def __init__(self, url: str, engine_options: dict[str, Any] | None = None) -> None:
+        self.url = url
+        self.engine_options = engine_options or {}
+
+    async def run(self, fn: Any) -> Any:
+        engine = create_async_engine(self.url, poolclass=pool.NullPool, **self.engine_options)
+        try:
+            async with engine.begin() as conn:
+                return await conn.run_sync(fn)
+        finally:
+            await engine.dispose()
+
+
+@pytest.fixture
+async def postgres_target() -> AsyncIterator[Target]:
+    """A fresh schema in the shared ``test`` database, dropped afterwards whatever happens."""
+    require_server("postgres")
+    schema = f"registry_migration_test_{uuid4().hex[:8]}"
+    admin = Target(POSTGRES_URL)
+    await admin.run(lambda conn: conn.execute(text(f'CREATE SCHEMA "{schema}"')))
+    try:
+        yield Target(POSTGRES_URL, {"connect_args": {"server_settings": {"search_path": schema}}})
+    finally:
+        await admin.run(lambda conn: conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    if request.param == "sqlite":
+        return Target(backend_url("sqlite", tmp_path))
+    postgres: Target = request.getfixturevalue("postgres_target")
+    return postgres
+
+
+def _table_names(conn: Connection) -> set[str]:
+    return set(inspect(conn).get_table_names())
+
+
+def _schema_diff(conn: Connection) -> list[Any]:
+    context = MigrationContext.configure(
+        conn, opts={"include_name": include_name, "version_table": VERSION_TABLE, "compare_type": True}
+    )
+    return list(compare_metadata(context, metadata))
+
+
+def test_the_package_ships_one_head() -> None:
+    assert head() == "3f77ae93f23e"
+
+
+async def test_upgrade_builds_the_models_schema_and_downgrade_removes_it(target: Target) -> None:
+    options = target.engine_options
+    assert await current(target.url, engine_options=options) is None
+    await upgrade(target.url, engine_options=options)
+    assert await current(target.url, engine_options=options) == head()
+    tables = await target.run(_table_names)
+    assert tables == {*OUR_TABLES, VERSION_TABLE}  # our own version table, never the host's alembic_version
+    assert await target.run(_schema_diff) == []
+    indexes = await target.run(lambda conn: inspect(conn).get_indexes("registry_services"))
+    assert [(index["name"], index["column_names"]) for index in indexes] == [
+        ("ix_registry_services_next_check", ["next_check_us", "slug"])
+    ]
+
+    await upgrade(target.url, engine_options=options)  # at head already: nothing to do
+    await downgrade(target.url, "base", engine_options=options)
+    assert await current(target.url, engine_options=options) is None
+    assert await target.run(_table_names) == {VERSION_TABLE}
+
+
+async def test_a_migrated_database_serves_the_store(target: Target) -> None:
+    await upgrade(target.url, engine_options=target.engine_options)
+    async with SQLAlchemyServiceStore(target.url, engine_options=target.engine_options) as store:
+        record = make_record("migrated", tags=("core", "edge"))
+        await store.create(record, first_version(record))
+        contact = Contact(at=T0 + timedelta(seconds=10), status=ServiceStatus.ACTIVE, from_statuses=states.LIVE)
+        assert await store.touch("migrated", contact) is not None
+        assert [r.slug for r in (await store.find(ServiceQuery(tag="edge"))).items] == ["migrated"]
+        changed = await store.sweep_due(T0 + timedelta(seconds=41), states.advance)
+        assert [after.status for _, after in changed] == [ServiceStatus.DEGRADED]
+        assert await store.delete("migrated") is True
+    await downgrade(target.url, "base", engine_options=target.engine_options)
+
+
+async def test_migrations_leave_the_hosts_tables_and_history_alone(tmp_path: Path) -> None:
+    host = Target(backend_url("sqlite", tmp_path))
+
+    def host_schema(conn: Connection) -> None:
+        conn.execute(text("CREATE TABLE orders (id INTEGER PRIMARY KEY)"))
+        conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)"))
+        conn.execute(text("INSERT INTO alembic_version VALUES ('hosts0001')"))
+
+    await host.run(host_schema)
+    await upgrade(host.url)
+    assert await host.run(_table_names) == {"orders", "alembic_version", VERSION_TABLE, *OUR_TABLES}
+    assert await host.run(_schema_diff) == []  # the host's tables are neither ours to add nor ours to drop
+    await downgrade(host.url, "base")
+    assert await host.run(_table_names) == {"orders", "alembic_version", VERSION_TABLE}
+    assert await host.run(lambda conn: conn.scalar(text("SELECT version_num FROM alembic_version"))) == "hosts0001"
+
+
+def test_the_sync_cores_run_outside_an_event_loop(tmp_path: Path) -> None:
+    url = backend_url("sqlite", tmp_path)
+    assert current_sync(url) is None
+    assert upgrade_sync(url) is None
+    assert current_sync(url) == head()
+    assert downgrade_sync(url, "base") is None
+    assert current_sync(url) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "dialect_marks"),
+    [
+        ("sqlite+aiosqlite:///never-created.db", ["CREATE TABLE registry_services", "JSON"]),
+        ("postgresql+asyncpg://nobody@unreachable.invalid/none", ['COLLATE "C"', "JSONB", "DOUBLE PRECISION"]),
+    ],
+)
+def test_offline_mode_returns_the_sql_without_connecting(url: str, dialect_marks: list[str]) -> None:
+    script = upgrade_sync(url, sql=True)
+    assert script is not None
+    for mark in (f"CREATE TABLE {VERSION_TABLE}", "CREATE INDEX ix_registry_services_next_check", *dialect_marks):
+        assert mark in script
+    assert "alembic_version (" not in script.replace(VERSION_TABLE, "")
+    down = downgrade_sync(url, "head:base", sql=True)
+    assert down is not None
+    assert "DROP TABLE registry_services" in down
+    assert not Path("never-created.db").exists()
