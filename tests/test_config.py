@@ -61,7 +61,6 @@ def test_bad_values_are_configuration_errors(environ: dict[str, str]) -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("redis://127.0.0.1:6379/0", "Redis/Valkey backend is not built yet"),
         ("mongodb://x", "names no known backend"),
         ("sqlite:///registry.db", "synchronous driver"),
     ],
@@ -69,6 +68,16 @@ def test_bad_values_are_configuration_errors(environ: dict[str, str]) -> None:
 def test_unusable_store_url_fails_at_startup_not_in_a_request(url: str, message: str) -> None:
     with pytest.raises(ImproperlyConfiguredException, match=message):
         Litestar(plugins=[RegistryPlugin(RegistryConfig(store_url=url))])
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:1/0", "valkey://127.0.0.1:1/0", "unix:///nowhere/redis.sock"])
+def test_redis_url_builds_a_redis_store_without_connecting(url: str) -> None:
+    from litestar_registry.store.redis import RedisServiceStore
+
+    plugin = RegistryPlugin(RegistryConfig(store_url=url))  # nothing listens there: construction must not connect
+    Litestar(plugins=[plugin])
+    assert isinstance(plugin.store, RedisServiceStore)
+    assert plugin.store.url == url
 
 
 def test_plugin_reads_the_environment_when_given_no_config(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -32,9 +32,16 @@ def create_store(
     if scheme == "memory":
         return MemoryServiceStore()
     if scheme in {"redis", "rediss", "valkey", "valkeys", "unix"}:
-        raise StoreConfigurationError(
-            f"store URL {url!r}: the Redis/Valkey backend is not built yet; use memory:// or a SQLAlchemy URL"
-        )
+        try:
+            from litestar_registry.store.redis import RedisServiceStore
+        except ImportError as exc:
+            if exc.name is None or exc.name.partition(".")[0] != "redis":
+                raise
+            raise StoreConfigurationError(
+                f"store URL {url!r} needs the redis client, which is not installed: "
+                "pip install 'litestar-registry[redis]'"
+            ) from exc
+        return RedisServiceStore(url, **options)  # valkey:// and valkeys:// are mapped to redis-py's schemes there
     if scheme.startswith(("sqlite", "postgresql", "postgres")):
         if scheme in {"sqlite", "postgresql", "postgres"} or scheme.endswith(("+psycopg2", "+pysqlite")):
             raise StoreConfigurationError(

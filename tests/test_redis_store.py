@@ -1,0 +1,333 @@
+"""What the contract suite cannot see on Redis/Valkey: native expiry, vanished keys, round trips, URLs and loops."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+import redis.asyncio as aioredis
+from redis.asyncio.connection import AbstractConnection
+
+from litestar_registry.core import states
+from litestar_registry.core.errors import ServiceNotFound, StaleWrite
+from litestar_registry.core.models import Contact, HealthReport, ServiceQuery, ServiceStatus, VersionEntry
+from litestar_registry.store import MemoryServiceStore, ServiceStore, StoreConfigurationError, create_store
+from litestar_registry.store.redis import RedisServiceStore
+from tests.backends import REDIS_URL, open_store, require_server
+from tests.records import T0, first_version, make_record
+
+pytestmark = pytest.mark.redis
+
+S = ServiceStatus
+CONTACT_FROM = states.sources(states.Event.CONTACT_HEALTHY)
+DAY_MS = 86_400_000
+
+
+@pytest.fixture
+async def rs(tmp_path: Path) -> AsyncIterator[RedisServiceStore]:
+    async with open_store("redis", tmp_path) as store:
+        assert isinstance(store, RedisServiceStore)
+        yield store
+
+
+@pytest.fixture
+def wire(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every write to a Redis socket (one per round trip, a pipeline included), as the command names sent."""
+    sent: list[bytes] = []
+    original = AbstractConnection.send_packed_command
+
+    async def counting(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
+        packed = b"".join(command) if isinstance(command, list | tuple) else bytes(command)
+        sent.append(packed.split(b"\r\n")[2].upper())  # *<argc>, $<len>, then the command name
+        await original(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    return sent
+
+
+async def _create(store: ServiceStore, slug: str, **fields: Any) -> None:
+    record = make_record(slug, **fields)
+    await store.create(record, first_version(record))
+
+
+# --- native expiry ------------------------------------------------------------------------------------------------
+
+
+async def test_live_records_get_a_native_expiry_of_their_expiry_window_plus_a_day(rs: RedisServiceStore) -> None:
+    await _create(rs, "live")  # ttl 30 s, 3 windows
+    expected = 90_000 + DAY_MS
+    for key in ("registry:svc:live", "registry:hist:live"):
+        assert expected - 5_000 < await rs.client.pttl(key) <= expected
+
+    await rs.client.pexpire("registry:svc:live", 1_000)  # a touch must extend it again
+    await rs.touch("live", Contact(at=T0 + timedelta(seconds=1), status=S.ACTIVE, from_statuses=CONTACT_FROM))
+    assert expected - 5_000 < await rs.client.pttl("registry:svc:live") <= expected
+
+
+async def test_records_that_are_not_live_are_kept_forever(rs: RedisServiceStore) -> None:
+    await _create(rs, "waiting", status=S.PENDING, next_check_at=None)
+    assert await rs.client.pttl("registry:svc:waiting") == -1
+    await _create(rs, "silent")
+    [(_, expired)] = await rs.sweep_due(T0 + timedelta(seconds=200), states.advance)
+    assert expired.status is S.EXPIRED
+    # The sweeper persisted the expiry: the record stays visible as expired, as on every backend.
+    assert await rs.client.pttl("registry:svc:silent") == -1
+    assert await rs.client.pttl("registry:hist:silent") == -1
+
+
+async def test_native_expiry_can_be_disabled(tmp_path: Path) -> None:
+    require_server("redis")
+    async with RedisServiceStore(REDIS_URL, namespace="registry-noexp", orphan_retention_seconds=None) as store:
+        await store._clear_for_tests()
+        await _create(store, "live")
+        await store.touch("live", Contact(at=T0, status=S.ACTIVE, from_statuses=CONTACT_FROM))
+        assert await store.client.pttl("registry-noexp:svc:live") == -1
+        await store._clear_for_tests()
+
+
+async def test_a_natively_expired_service_is_skipped_and_its_index_entries_dropped(tmp_path: Path) -> None:
+    require_server("redis")
+    async with RedisServiceStore(REDIS_URL, namespace="registry-short", orphan_retention_seconds=0.05) as store:
+        await store._clear_for_tests()
+        await _create(store, "brief", ttl=0.02, windows=1)  # key lives 20 ms + 50 ms
+        await _create(store, "kept", status=S.PENDING, next_check_at=None)
+        await asyncio.sleep(0.3)
+        assert await store.get("brief") is None
+        assert [r.slug for r in (await store.find(ServiceQuery())).items] == ["kept"]
+        assert await store.client.zrange("registry-short:slugs", 0, -1) == [b"kept"]
+        assert await store.client.zcard("registry-short:due") == 0
+        await store._clear_for_tests()
+
+
+# --- vanished keys ------------------------------------------------------------------------------------------------
+
+
+async def test_find_skips_and_cleans_a_slug_whose_hash_vanished(rs: RedisServiceStore) -> None:
+    for slug in ("a", "b", "c"):
+        await _create(rs, slug)
+    await rs.client.delete("registry:svc:b")
+    page = await rs.find(ServiceQuery(limit=2))
+    assert ([r.slug for r in page.items], page.next_after) == (["a", "c"], None)
+    assert await rs.client.zrange("registry:slugs", 0, -1) == [b"a", b"c"]
+    assert await rs.client.zrange("registry:due", 0, -1) == [b"a", b"c"]
+    assert await rs.client.exists("registry:hist:b") == 0
+    assert await rs.versions("b") == []
+
+
+async def test_sweep_skips_and_cleans_a_due_slug_whose_hash_vanished(rs: RedisServiceStore) -> None:
+    await _create(rs, "ghost")
+    await _create(rs, "real", at=T0 + timedelta(seconds=1))
+    await rs.client.delete("registry:svc:ghost")
+    changed = await rs.sweep_due(T0 + timedelta(seconds=45), states.advance, limit=1)
+    assert [(before.slug, after.status) for before, after in changed] == [("real", S.DEGRADED)]
+    assert await rs.client.zscore("registry:due", "ghost") is None
+    assert await rs.client.zscore("registry:slugs", "ghost") is None
+
+
+async def test_writes_to_a_vanished_slug_never_resurrect_it(rs: RedisServiceStore) -> None:
+    record = make_record("gone")
+    await rs.create(record, first_version(record))
+    await rs.client.delete("registry:svc:gone")
+    contact = Contact(at=T0 + timedelta(seconds=1), status=S.ACTIVE, from_statuses=CONTACT_FROM)
+    assert await rs.touch("gone", contact) is None
+    with pytest.raises(ServiceNotFound):
+        await rs.replace(record, expected_revision=1)
+    assert await rs.client.exists("registry:svc:gone", "registry:hist:gone") == 0
+    assert await rs.client.zscore("registry:slugs", "gone") is None
+    await rs.create(record, first_version(record))  # the slug is free again, with a fresh history
+    assert await rs.versions("gone") == [first_version(record)]
+
+
+# --- concurrency --------------------------------------------------------------------------------------------------
+
+
+async def test_concurrent_reregistrations_leave_one_consistent_record(rs: RedisServiceStore) -> None:
+    """Workers on separate connections re-register one slug with read-modify-replace; no write is lost or torn."""
+    record = make_record("hot")
+    await rs.create(record, first_version(record))
+    others = [RedisServiceStore(REDIS_URL) for _ in range(3)]
+    for other in others:
+        await other.open()
+
+    async def reregister(store: RedisServiceStore, worker: int) -> None:
+        for n in range(10):
+            while True:
+                current = await store.get("hot")
+                assert current is not None
+                version = f"{worker}.{n}"
+                entry = VersionEntry(
+                    slug="hot", version=version, previous_version=current.version, recorded_at=current.updated_at
+                )
+                update = msgspec.structs.replace(current, version=version, name=f"worker {worker}", metadata={"n": n})
+                try:
+                    await store.replace(update, expected_revision=current.revision, history=entry)
+                    break
+                except StaleWrite:
+                    continue
+
+    try:
+        await asyncio.gather(*(reregister(store, i) for i, store in enumerate([rs, *others])))
+    finally:
+        for other in others:
+            await other.close()
+    final = await rs.get("hot")
+    history = await rs.versions("hot")
+    assert final is not None
+    assert final.revision == 1 + 40 == len(history)
+    assert history[-1].version == final.version
+    assert final.name == f"worker {final.version.split('.')[0]}"
+    assert final.metadata == {"n": int(final.version.split(".")[1])}
+    # Each entry names the version it replaced: one unbroken chain, no two writers built on the same revision.
+    assert [entry.previous_version for entry in history[1:]] == [entry.version for entry in history[:-1]]
+
+
+async def test_touch_computes_deadlines_exactly_like_the_reference_store(rs: RedisServiceStore) -> None:
+    memory = MemoryServiceStore()
+    at = T0 + timedelta(microseconds=123_457)
+    record = make_record("exact", at=at, ttl=12.345678, windows=7, account="team")
+    for store in (memory, rs):
+        await store.create(record, first_version(record))
+    contact = Contact(
+        at=at + timedelta(seconds=5, microseconds=999_999),
+        status=S.DEGRADED,
+        from_statuses=CONTACT_FROM,
+        account="team",
+        health=HealthReport(status="degraded", reported_at=at, metrics={"p99": 0.25}),
+    )
+    expected = await memory.touch("exact", contact)
+    assert expected is not None
+    assert await rs.touch("exact", contact) == expected
+    assert await rs.get("exact") == expected
+    now = expected.deadline_at + timedelta(microseconds=1)
+    assert await rs.sweep_due(now, states.advance) == await memory.sweep_due(now, states.advance)
+
+
+# --- round trips --------------------------------------------------------------------------------------------------
+
+
+async def test_touch_is_one_round_trip(rs: RedisServiceStore, wire: list[bytes]) -> None:
+    await _create(rs, "pinged")
+    contact = Contact(at=T0 + timedelta(seconds=1), status=S.ACTIVE, from_statuses=CONTACT_FROM)
+    wire.clear()
+    assert await rs.touch("pinged", contact) is not None
+    assert wire == [b"EVALSHA"]
+    wire.clear()
+    assert await rs.touch("nobody", contact) is None
+    assert wire == [b"EVALSHA"]
+
+
+async def test_a_forgotten_script_is_loaded_again(rs: RedisServiceStore, wire: list[bytes]) -> None:
+    await _create(rs, "a")
+    await rs.client.script_flush()  # as after a server restart or failover
+    wire.clear()
+    contact = Contact(at=T0 + timedelta(seconds=1), status=S.ACTIVE, from_statuses=CONTACT_FROM)
+    assert await rs.touch("a", contact) is not None
+    assert wire == [b"EVALSHA", b"SCRIPT", b"EVALSHA"]
+    await rs.client.script_flush()
+    changed = await rs.sweep_due(T0 + timedelta(seconds=40), states.advance)  # pipelined scripts reload too
+    assert [after.status for _, after in changed] == [S.DEGRADED]
+
+
+async def test_a_sweep_costs_what_is_due_not_how_many_services_exist(rs: RedisServiceStore, wire: list[bytes]) -> None:
+    for i in range(300):
+        await _create(rs, f"quiet-{i:03d}", at=T0 + timedelta(hours=1))
+    for i in range(3):
+        await _create(rs, f"due-{i}")
+    wire.clear()
+    changed = await rs.sweep_due(T0 + timedelta(seconds=31), states.advance, limit=10)
+    assert sorted(before.slug for before, _ in changed) == ["due-0", "due-1", "due-2"]
+    # One range read of the due set, one pipelined read of those records, one pipelined write.
+    assert wire == [b"ZRANGEBYSCORE", b"HMGET", b"EVALSHA"]
+
+
+async def test_a_due_record_that_advance_leaves_alone_leaves_the_due_set(rs: RedisServiceStore) -> None:
+    """As on the memory store; otherwise such records would fill every batch and starve the ones behind them."""
+    for i in range(3):
+        await _create(rs, f"held-{i}", status=S.PENDING)  # pending, yet with a next check: advance does nothing
+    await _create(rs, "late", at=T0 + timedelta(seconds=5))
+    changed = await rs.sweep_due(T0 + timedelta(seconds=40), states.advance, limit=2)
+    assert [before.slug for before, _ in changed] == ["late"]
+    assert await rs.client.zrange("registry:due", 0, -1) == [b"late"]
+    assert (await rs.get("held-0")).revision == 1
+
+
+# --- URLs, clients, namespaces, loops -----------------------------------------------------------------------------
+
+
+async def test_a_valkey_url_reaches_the_same_server(rs: RedisServiceStore) -> None:
+    await _create(rs, "shared")
+    valkey = create_store(REDIS_URL.replace("redis://", "valkey://", 1))
+    assert isinstance(valkey, RedisServiceStore)
+    async with valkey:
+        got = await valkey.get("shared")
+        assert got is not None
+        assert got == await rs.get("shared")
+
+
+def test_without_redis_installed_a_redis_url_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "redis", None)  # what ``import redis`` meets when the package is missing
+    monkeypatch.delitem(sys.modules, "litestar_registry.store.redis")
+    with pytest.raises(StoreConfigurationError, match=r"pip install 'litestar-registry\[redis\]'"):
+        create_store("valkey://127.0.0.1:6379/0")
+
+
+async def test_namespaces_do_not_see_or_clear_each_other(rs: RedisServiceStore) -> None:
+    await _create(rs, "mine")
+    async with RedisServiceStore(REDIS_URL, namespace="registry-other") as other:
+        await other._clear_for_tests()
+        assert await other.get("mine") is None
+        await _create(other, "theirs")
+        await other._clear_for_tests()
+        assert await other.client.exists("registry-other:svc:theirs") == 0
+    assert await rs.get("mine") is not None
+
+
+async def test_a_given_client_is_used_and_left_open() -> None:
+    require_server("redis")
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        async with RedisServiceStore("redis://unused", namespace="registry-given", client=client) as store:
+            await _create(store, "x")
+            assert await client.exists("registry-given:svc:x") == 1
+            await store._clear_for_tests()
+        assert await client.ping()
+    finally:
+        await client.aclose()
+
+
+async def test_a_decoding_client_is_refused() -> None:
+    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        with pytest.raises(ValueError, match="decode_responses"):
+            RedisServiceStore(REDIS_URL, client=client)
+    finally:
+        await client.aclose()
+
+
+async def test_an_unopened_store_says_so() -> None:
+    with pytest.raises(RuntimeError, match="not open"):
+        await RedisServiceStore(REDIS_URL).get("x")
+
+
+async def test_a_call_from_another_event_loop_uses_its_own_connection(rs: RedisServiceStore) -> None:
+    """As under a sync test client's portal: the store was opened on this loop, a thread runs another one."""
+    await _create(rs, "across")
+
+    def elsewhere() -> tuple[str | None, int]:
+        async def calls() -> tuple[str | None, int]:
+            got = await rs.get("across")
+            touched = await rs.touch(
+                "across", Contact(at=T0 + timedelta(seconds=1), status=S.ACTIVE, from_statuses=CONTACT_FROM)
+            )
+            return (got.slug if got else None), (touched.revision if touched else 0)
+
+        return asyncio.run(calls())
+
+    assert await asyncio.to_thread(elsewhere) == ("across", 2)
+    assert (await rs.get("across")).revision == 2  # and the store's own pool still works on its loop
