@@ -29,7 +29,10 @@ class Sweeper:
         """Sweep now; return how many services changed."""
         changes = await self.registry.sweep()
         for before, after in changes:
-            logger.info("service %s: %s -> %s", after.slug, before.status.value, after.status.value)
+            level = logging.INFO if before.status is not after.status else logging.DEBUG
+            logger.log(
+                level, "service %s: %s -> %s (%d missed)", after.slug, before.status, after.status, after.failure_count
+            )
         return len(changes)
 
     async def _loop(self) -> None:

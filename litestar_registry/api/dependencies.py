@@ -17,8 +17,9 @@ __all__ = ("registry_dependencies",)
 def registry_dependencies(
     registry: Registry, authenticator: Authenticator, *, public_reads: bool
 ) -> dict[str, Provide]:
-    """``registry_core`` (the Registry), ``registry_principal`` (required caller), ``registry_reader`` (caller of
-    read routes: optional when reads are public).
+    """The Router's dependencies: the Registry, the caller of write routes, and the caller of read routes.
+
+    ``registry_principal`` is required; ``registry_reader`` may be ``None`` when reads are public.
     """
 
     def provide_core() -> Registry:

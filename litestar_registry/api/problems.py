@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
@@ -23,7 +25,7 @@ from litestar.types import ExceptionHandlersMap
 from litestar_registry.api.schemas import FieldError, Problem
 from litestar_registry.core import errors
 
-__all__ = ("PROBLEM_MEDIA_TYPE", "exception_handlers", "problem_response", "problems", "request_id")
+__all__ = ("PROBLEM_MEDIA_TYPE", "exception_handlers", "field_errors", "problem_response", "problems", "request_id")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -77,8 +79,8 @@ def problem_response(
     field_errors: list[FieldError] | None = None,
     extra: dict[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
-) -> Response[Problem]:
-    """A problem+json response for ``request``."""
+) -> Response[Any]:
+    """A problem+json response for ``request``; ``extra`` members go at the top level."""
     problem = Problem(
         type=f"urn:litestar-registry:problem:{code}",
         title=TITLES.get(status, "Error"),
@@ -88,9 +90,10 @@ def problem_response(
         code=code,
         trace_id=request_id(request),
         errors=field_errors,
-        extra=extra or None,
     )
-    return Response(problem, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=dict(headers or {}))
+    # RFC 9457 puts extension members (``dependents``, ``slug``...) at the top level, beside the standard ones.
+    body = {**(extra or {}), **msgspec.structs.asdict(problem)} if extra else problem
+    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=dict(headers or {}))
 
 
 def _registry_error(request: Request[Any, Any, Any], exc: errors.RegistryError) -> Response[Problem]:
@@ -104,15 +107,29 @@ def _registry_error(request: Request[Any, Any, Any], exc: errors.RegistryError) 
     )
 
 
-def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
-    field_errors = []
+_NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `([^`]+)`")
+
+
+def field_errors(exc: ValidationException) -> list[FieldError]:
+    """The fields a validation failure names, as dotted paths (``endpoints[0].name``, not Litestar's ``data``)."""
+    found = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
-        if isinstance(item, dict):
-            key = item.get("key") or item.get("source") or "body"
-            field_errors.append(FieldError(field=str(key), message=str(item.get("message", "invalid"))))
-    detail = "the request is not valid" if field_errors else str(exc.detail)
+        if not isinstance(item, dict):
+            continue
+        message = str(item.get("message", "invalid"))
+        key = str(item.get("key") or item.get("source") or "body")
+        named = _NAMED_FIELD.search(message)
+        if named:
+            key = named.group(1) if key == "data" else f"{key}.{named.group(1)}"
+        found.append(FieldError(field=key, message=message))
+    return found
+
+
+def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
+    field_errors_ = field_errors(exc)
+    detail = "the request is not valid" if field_errors_ else str(exc.detail)
     return problem_response(
-        request, HTTP_422_UNPROCESSABLE_ENTITY, "invalid_input", detail, field_errors=field_errors or None
+        request, HTTP_422_UNPROCESSABLE_ENTITY, "invalid_input", detail, field_errors=field_errors_ or None
     )
 
 

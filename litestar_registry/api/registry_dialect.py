@@ -48,7 +48,8 @@ def envelope(request: AnyRequest, data: Any, **meta: Any) -> Envelope[Any]:
 def registration_response(record: ServiceRecord, *, changed: bool) -> RegistrationResponse:
     """The registration answer: the service, whether it is approved, whether the request changed it."""
     view = msgspec.structs.asdict(ServiceView.of(record))
-    return RegistrationResponse(**view, approved=record.status is not ServiceStatus.PENDING, changed=changed)
+    approved = record.status not in (ServiceStatus.PENDING, ServiceStatus.REJECTED)
+    return RegistrationResponse(**view, approved=approved, changed=changed)
 
 
 def _registration(data: RegistrationRequest) -> Registration:

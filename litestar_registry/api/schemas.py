@@ -252,7 +252,10 @@ class FieldError(msgspec.Struct, kw_only=True):
 
 
 class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """An RFC 9457 problem: every error of the registry routes, as ``application/problem+json``."""
+    """An RFC 9457 problem: every error of the registry routes, as ``application/problem+json``.
+
+    Some problems carry extension members beside these (``dependents`` on a refused deregistration, ``status``).
+    """
 
     type: str
     title: str
@@ -262,4 +265,3 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     code: str
     trace_id: str
     errors: list[FieldError] | None = None
-    extra: dict[str, Any] | None = None

@@ -19,6 +19,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody
 from litestar.types import ExceptionHandlersMap
 
+from litestar_registry.api.problems import field_errors
 from litestar_registry.core import errors
 from litestar_registry.core.auth import Principal, Role
 from litestar_registry.core.models import Registration, ServiceRecord
@@ -153,15 +154,16 @@ def _registry_error(request: Request[Any, Any, Any], exc: errors.RegistryError) 
 
 
 def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Detail]:
-    items = exc.extra if isinstance(exc.extra, list) else []
+    sources = {
+        str(item.get("key")): str(item.get("source") or "body") for item in exc.extra or [] if isinstance(item, dict)
+    }
     detail = [
         {
-            "loc": [str(item.get("source") or "body"), *str(item.get("key") or "").split(".")],
-            "msg": str(item.get("message", "invalid")),
+            "loc": [sources.get(error.field, "body"), *error.field.split(".")],
+            "msg": error.message,
             "type": "value_error",
         }
-        for item in items
-        if isinstance(item, dict)
+        for error in field_errors(exc)
     ]
     return _detail(422, detail or exc.detail)
 

@@ -310,10 +310,12 @@ class Registry:
                     )
                     return await self.store.create(record, first), True
                 if not _holds_slug(current, now):
-                    # Its earlier life ended (expired, perhaps not yet swept, or deregistered): register afresh.
+                    # Its earlier life ended (expired, perhaps not yet swept, or deregistered): register afresh. The
+                    # owning account stays, so another account cannot take over a name while its service is down.
                     origin = current.status if current.status in (S.EXPIRED, S.DEREGISTERED) else S.EXPIRED
                     status = states.transition(origin, self._register_event(registration, principal))
                     record = self._apply(current, registration, principal, now, status, restart_clock=True)
+                    record = msgspec.structs.replace(record, registered_at=now, health=None)
                     history = self._history(current, record, now)
                     return await self.store.replace(record, expected_revision=current.revision, history=history), True
                 if not allow_update:
