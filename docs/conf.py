@@ -56,6 +56,9 @@ myst_substitutions = {
     "max_page_size": str(_defaults.max_page_size),
     "default_store_url": _defaults.store_url,
     "default_path": _defaults.path,
+    "default_ttl_path": _defaults.ttl_path,
+    "ttl_account": _defaults.ttl_account,
+    "ttl_expiry_windows": str(_defaults.ttl_expiry_windows),
 }
 """Defaults quoted in the prose, as ``{{ name }}``: read from ``RegistryConfig()`` so that they cannot go stale."""
 
@@ -63,7 +66,6 @@ myst_substitutions = {
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
-autodoc_class_signature = "separated"
 autodoc_default_options = {"members": True}
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
@@ -75,6 +77,8 @@ nitpick_ignore_regex = [
     ("py:.*", r"(litestar|advanced_alchemy|msgspec|click|collections|typing|types|datetime|asyncio)(\..*)?"),
     ("py:.*", r"(Self|Any|Awaitable|Callable|Mapping|Sequence|TracebackType|datetime|timedelta)"),
     ("py:.*", r"(Litestar|AppConfig|Group|Guard|SQLAlchemyAsyncConfig|Router)"),
+    # Annotations that autodoc cannot evaluate (imported only for type checking) come through as raw strings.
+    ("py:class", r"((dict|tuple|list|frozenset|Mapping)\[.*|DependentsCheck)"),
 ]
 
 # --- HTML --------------------------------------------------------------------------------------------------------

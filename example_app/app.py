@@ -1,7 +1,7 @@
-"""The example host app: its own route (``/healthz``), plus the registry mounted under ``/api/v1``.
+"""The example host app: its own route (``/healthz``), plus the registry under ``/api/v1`` and ``/v2/services``.
 
-Every ``REGISTRY_*`` variable applies (see the docs' configuration table). Without any, the example runs in dev mode
-with one demo key so that the curl lines in the docs work as they are; a real deployment sets its own keys.
+Every ``REGISTRY_*`` variable applies (see the docs' configuration table). When the environment names no keys, the
+example uses demo keys so that the curl lines in the docs work as they are; a real deployment sets its own.
 """
 
 from __future__ import annotations
@@ -14,17 +14,20 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from litestar_registry import RegistryConfig, RegistryPlugin
 
-DEMO_KEYS = {
-    "service_keys": {"demo-service-key": "demo"},
-    "admin_keys": {"demo-admin-key": "admin"},
-    "auto_approve_accounts": frozenset({"demo"}),
+DEMO_SETTINGS = {
+    "REGISTRY_SERVICE_KEYS": "demo=demo-service-key",
+    "REGISTRY_ADMIN_KEYS": "admin=demo-admin-key",
+    "REGISTRY_AUTO_APPROVE_ACCOUNTS": "demo",
+    "REGISTRY_TTL_REGISTRATION_KEY": "demo-ttl-key",
 }
+"""Used only for variables the environment leaves unset, and only when it sets no keys at all."""
 
 
 def registry_config() -> RegistryConfig:
-    """Settings from the environment; demo keys only when the environment names no keys at all."""
-    demo = not any(name in os.environ for name in ("REGISTRY_SERVICE_KEYS", "REGISTRY_ADMIN_KEYS"))
-    return RegistryConfig.from_env(path="/api/v1", **(DEMO_KEYS if demo else {}))
+    """Settings from the environment; the demo keys fill in only when the environment names no keys at all."""
+    keys = ("REGISTRY_SERVICE_KEYS", "REGISTRY_ADMIN_KEYS", "REGISTRY_TTL_REGISTRATION_KEY")
+    demo = {} if any(name in os.environ for name in keys) else DEMO_SETTINGS
+    return RegistryConfig.from_env({**demo, **os.environ})
 
 
 @get("/healthz", tags=["host"], sync_to_thread=False)

@@ -66,7 +66,10 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
             raise ImproperlyConfiguredException(f"litestar-registry: {exc}") from exc
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        """Mount one Router with the registry routes, dependencies and error handlers; hook the store's lifespan."""
+        """Mount the registry's Routers with their own dependencies and error handlers; hook the store's lifespan.
+
+        The registry dialect goes under ``path``, the TTL dialect under ``ttl_path`` (when set).
+        """
         config = self.config
         app_config.route_handlers.append(
             Router(

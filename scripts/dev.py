@@ -25,7 +25,7 @@ BIN = "Scripts" if os.name == "nt" else "bin"
 def _uv() -> Path:
     uv = TOOLS / BIN / "uv"
     if not uv.exists():
-        if sys.version_info < (3, 11):
+        if sys.version_info < (3, 11):  # noqa: UP036 - the bootstrap runs on any python3 and must say why not
             sys.exit("litestar-registry needs Python 3.11 or newer")
         venv.EnvBuilder(with_pip=True, clear=True).create(TOOLS)
         subprocess.run(

@@ -13,13 +13,18 @@ Directives (use them in reStructuredText pages, or inside a MyST ``{eval-rst}`` 
     Problem ``code`` -> HTTP status, from the registry Router's exception handling tables.
 
 A documented field without a docstring, or an event without a row, is a build warning (and ``-W`` fails the build).
+
+It also keeps napoleon away from attribute docstrings. Napoleon reads the first line of an attribute docstring as
+``type: description``, so "Which store: ``memory://``, ..." would render with the type "Which store". Our attribute
+docstrings are plain reStructuredText (types come from the annotations), so they are restored as written.
 """
 
 from __future__ import annotations
 
 import ast
 import inspect
-from collections.abc import Iterable, Mapping
+import itertools
+from collections.abc import Iterable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -38,7 +43,7 @@ def field_docstrings(cls: type) -> dict[str, str]:
         if isinstance(node, ast.ClassDef) and node.name == cls.__name__:
             docs: dict[str, str] = {}
             body = node.body
-            for stmt, following in zip(body, body[1:], strict=False):
+            for stmt, following in itertools.pairwise(body):
                 if (
                     isinstance(stmt, ast.AnnAssign)
                     and isinstance(stmt.target, ast.Name)
@@ -51,19 +56,30 @@ def field_docstrings(cls: type) -> dict[str, str]:
     raise LookupError(f"class {cls.__name__} not found in {inspect.getfile(cls)}")
 
 
-def value_format(default: Any) -> str:
-    """How an environment variable for a field with this default is written (mirrors ``config._parse``)."""
-    if isinstance(default, bool):
-        return "boolean: ``true`` / ``false`` (also ``1``/``0``, ``yes``/``no``, ``on``/``off``)"
-    if isinstance(default, int):
-        return "integer"
-    if isinstance(default, float):
-        return "number"
-    if isinstance(default, frozenset):
-        return "comma-separated list"
-    if isinstance(default, Mapping):
-        return "``account=key`` pairs, comma-separated"
-    return "string"
+def value_format(annotation: str) -> str:
+    """How a variable for a field annotated ``annotation`` is written (the annotation is a string here)."""
+    kinds = [
+        ("bool", "boolean"),
+        ("int", "integer"),
+        ("float", "number"),
+        ("frozenset", "comma-separated list"),
+        ("Mapping", "``account=key``, comma-separated"),
+        ("str", "string"),
+    ]
+    head = annotation.replace(" ", "").split("|")[0].split("[")[0]
+    text = next((text for name, text in kinds if head == name), f"``{annotation}``")
+    return f"{text}; empty: unset" if annotation.endswith("| None") else text
+
+
+def shown_default(default: str) -> str:
+    """A default from ``environment_variables()`` as the table shows it: strings unquoted, ``None`` as unset."""
+    if default == "(empty)":
+        return "(empty)"
+    if default == "None":
+        return "(unset)"
+    if len(default) >= 2 and default[0] == default[-1] == "'":
+        default = default[1:-1]
+    return f"``{default}``" if default else "(empty string)"
 
 
 def list_table(header: Iterable[str], rows: Iterable[Iterable[str]], widths: str = "auto") -> str:
@@ -78,11 +94,6 @@ def list_table(header: Iterable[str], rows: Iterable[Iterable[str]], widths: str
     for row in [list(header), *map(list, rows)]:
         out.extend(cell(text, index == 0) for index, text in enumerate(row))
     return "\n".join(out) + "\n"
-
-
-def literal(value: str) -> str:
-    """``value`` as inline literal markup (an empty value shows as an empty literal would not)."""
-    return f"``{value}``" if value else "(empty string)"
 
 
 class _TableDirective(SphinxDirective):
@@ -104,7 +115,7 @@ class EnvTable(_TableDirective):
 
         self.source_of(RegistryConfig)
         docs = field_docstrings(RegistryConfig)
-        defaults = RegistryConfig()
+        annotations = {spec.name: str(spec.type) for spec in fields(RegistryConfig)}
         rows = []
         for variable, name, default in RegistryConfig.environment_variables():
             doc = docs.get(name)
@@ -113,12 +124,11 @@ class EnvTable(_TableDirective):
                     "RegistryConfig.%s has no attribute docstring for the docs", name, location=self.get_location()
                 )
                 doc = ""
-            shown = default if default == "(empty)" else literal(default)
             rows.append(
                 [
                     f"``{variable}``",
-                    shown,
-                    value_format(getattr(defaults, name)),
+                    shown_default(default),
+                    value_format(annotations[name]),
                     f"{doc}\n\n(:attr:`~litestar_registry.RegistryConfig.{name}`)",
                 ]
             )
@@ -185,16 +195,41 @@ class ErrorCodes(_TableDirective):
         from litestar_registry.api import problems
 
         self.source_of(problems)
-        rows = []
-        for kind, status in sorted(problems.STATUS_BY_ERROR.items(), key=lambda item: item[1]):
-            meaning = inspect.cleandoc(kind.__doc__ or "").splitlines()[0] if kind.__doc__ else ""
-            rows.append([f"``{kind.code}``", str(status), meaning])
-        for status, code in sorted(problems.CODES.items()):
-            rows.append([f"``{code}``", str(status), problems.TITLES.get(status, "")])
-        return self.table(list_table(["code", "status", "Meaning"], rows, "25 10 65"))
+        rows: list[tuple[int, list[str]]] = []
+        for kind, status in problems.STATUS_BY_ERROR.items():
+            meaning = inspect.cleandoc(kind.__doc__ or "").split("\n\n")[0].replace("\n", " ")
+            source = f":class:`~{kind.__module__}.{kind.__qualname__}`"
+            rows.append((status, [f"``{kind.code}``", str(status), source, meaning]))
+        for status, code in problems.CODES.items():
+            rows.append((status, [f"``{code}``", str(status), "HTTP layer", problems.TITLES.get(status, "")]))
+        rows.sort(key=lambda row: row[0])
+        return self.table(
+            list_table(["code", "status", "raised as", "meaning"], [row for _, row in rows], "20 8 22 50")
+        )
+
+
+_ATTRIBUTE_KINDS = {"attribute", "data"}
+_kept_attributes: dict[str, list[str]] = {}
+"""Attribute docstrings as written, between the two handlers below (the same event, so the same process)."""
+
+
+def _keep_attribute_docstring(app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
+    """Before napoleon: remember an attribute docstring as written."""
+    if what in _ATTRIBUTE_KINDS:
+        _kept_attributes[name] = list(lines)
+
+
+def _restore_attribute_docstring(app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
+    """After napoleon: put the attribute docstring back as written."""
+    kept = _kept_attributes.pop(name, None)
+    if what in _ATTRIBUTE_KINDS and kept is not None:
+        lines[:] = kept
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.setup_extension("sphinx.ext.napoleon")
+    app.connect("autodoc-process-docstring", _keep_attribute_docstring, priority=100)
+    app.connect("autodoc-process-docstring", _restore_attribute_docstring, priority=900)
     app.add_directive("registry-env-table", EnvTable)
     app.add_directive("registry-code-only-table", CodeOnlyTable)
     app.add_directive("registry-state-table", StateTable)
