@@ -44,8 +44,8 @@ class RegistryConfig:
     """Which store: ``memory://``, a SQLAlchemy async URL (``sqlite+aiosqlite:///...``, ``postgresql+asyncpg://...``),
     or ``redis://`` / ``valkey://``."""
     create_schema: bool = field(default=True, metadata=_env("CREATE_SCHEMA"))
-    """Create missing tables at startup (development). In production set it off and run
-    ``litestar registry db upgrade``."""
+    """SQL store: bring its tables to the newest revision at startup (a fresh database gets them and is stamped, so
+    the migrations take over later). In production set it off and run ``litestar registry db upgrade``."""
     store: ServiceStore | None = None
     """A ready store instance; takes precedence over ``store_url`` (code only)."""
     sqlalchemy_config: SQLAlchemyAsyncConfig | None = None

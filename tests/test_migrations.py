@@ -3,6 +3,7 @@ schema, keep their revision in ``registry_alembic_version``, leave the host's ta
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -164,3 +165,54 @@ def test_offline_mode_returns_the_sql_without_connecting(url: str, dialect_marks
     assert down is not None
     assert "DROP TABLE registry_services" in down
     assert not Path("never-created.db").exists()
+
+
+# --- create_schema: the development path, compatible with the migrations -------------------------------------------
+
+
+async def test_create_schema_builds_a_fresh_database_at_the_newest_revision(target: Target) -> None:
+    options = target.engine_options
+    async with SQLAlchemyServiceStore(target.url, create_schema=True, engine_options=options):
+        pass
+    assert await current(target.url, engine_options=options) == head()
+    assert await target.run(_table_names) == {*OUR_TABLES, VERSION_TABLE}
+    assert await target.run(_schema_diff) == []
+    # Reopening finds the newest revision and leaves everything as it is; the migrations agree it is at head.
+    async with SQLAlchemyServiceStore(target.url, create_schema=True, engine_options=options) as store:
+        record = make_record("kept")
+        await store.create(record, first_version(record))
+    await upgrade(target.url, engine_options=options)
+    async with SQLAlchemyServiceStore(target.url, engine_options=options) as store:
+        assert await store.get("kept") is not None
+
+
+async def test_tables_without_a_revision_are_stamped_only_if_they_match(tmp_path: Path) -> None:
+    matching = Target(backend_url("sqlite", tmp_path / "matching"))
+    (tmp_path / "matching").mkdir()
+    await matching.run(metadata.create_all)  # as an earlier create_all, which recorded no revision, left them
+    async with SQLAlchemyServiceStore(matching.url, create_schema=True):
+        pass
+    assert await current(matching.url) == head()
+
+    (tmp_path / "drifted").mkdir()
+    drifted = Target(backend_url("sqlite", tmp_path / "drifted"))
+    await drifted.run(lambda conn: conn.execute(text("CREATE TABLE registry_services (slug TEXT PRIMARY KEY)")))
+    with pytest.raises(RuntimeError, match="differ from this version's schema"):
+        await SQLAlchemyServiceStore(drifted.url, create_schema=True).open()
+    assert await current(drifted.url) is None  # nothing stamped, nothing created
+    assert await drifted.run(_table_names) == {"registry_services"}
+
+
+@pytest.mark.postgres
+async def test_instances_starting_together_set_the_schema_up_once(postgres_target: Target) -> None:
+    stores = [
+        SQLAlchemyServiceStore(postgres_target.url, create_schema=True, engine_options=postgres_target.engine_options)
+        for _ in range(4)
+    ]
+    try:
+        await asyncio.gather(*(store.open() for store in stores))  # the advisory lock turns a race into a queue
+        assert await current(postgres_target.url, engine_options=postgres_target.engine_options) == head()
+        count = await postgres_target.run(lambda conn: conn.scalar(text(f"SELECT count(*) FROM {VERSION_TABLE}")))
+        assert count == 1
+    finally:
+        await asyncio.gather(*(store.close() for store in stores))

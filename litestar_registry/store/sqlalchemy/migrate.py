@@ -13,20 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import io
-from functools import partial
+import logging
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import pool
+from sqlalchemy import inspect, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from litestar_registry.store.sqlalchemy.models import TABLE_PREFIX
+from litestar_registry.store.sqlalchemy.models import TABLE_PREFIX, metadata
 
 __all__ = (
     "MIGRATIONS_PATH",
@@ -36,17 +38,23 @@ __all__ = (
     "current_sync",
     "downgrade",
     "downgrade_sync",
+    "ensure_schema",
     "head",
     "include_name",
+    "stamp_sync",
     "upgrade",
     "upgrade_sync",
 )
+
+logger = logging.getLogger("litestar_registry.migrate")
 
 MIGRATIONS_PATH = Path(__file__).parent / "migrations"
 """The Alembic script directory shipped in the package."""
 
 VERSION_TABLE = f"{TABLE_PREFIX}alembic_version"
 """Where the registry's schema revision is kept: never the host's ``alembic_version``."""
+
+_SCHEMA_LOCK = 0x7265_6769_7374_7279  # "registry" in ASCII: the advisory lock app instances take around schema setup
 
 
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
@@ -81,9 +89,51 @@ def alembic_config(
     return config
 
 
+@cache
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
 def head() -> str | None:
     """The newest revision the package ships."""
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return _scripts().get_current_head()
+
+
+def ensure_schema(connection: Connection) -> str | None:
+    """Bring the registry's tables on ``connection`` to the newest revision; return the revision found before.
+
+    What ``create_schema`` does at startup. A database without the registry's tables gets them from the models in one
+    step and is stamped with the newest revision (the migrations build exactly that schema, as the tests check), so
+    ``litestar registry db upgrade`` works on it later. A database at an older revision is migrated; one at the newest
+    is left alone. Tables that exist without a recorded revision are stamped only if they match the models exactly.
+    On PostgreSQL an advisory lock, held to the end of the caller's transaction, keeps app instances that start
+    together from setting the schema up twice.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    found = context.get_current_revision()
+    newest = head()
+    if found == newest:
+        return found
+    if found is not None:
+        logger.info("registry schema: migrating from %s to %s", found, newest)
+        command.upgrade(alembic_config(connection=connection), "head")
+        return found
+    ours = [name for name in inspect(connection).get_table_names() if include_name(name, "table", None)]
+    if not ours:
+        metadata.create_all(connection)
+    else:
+        compare = MigrationContext.configure(
+            connection, opts={"include_name": include_name, "version_table": VERSION_TABLE, "compare_type": True}
+        )
+        if compare_metadata(compare, metadata):
+            raise RuntimeError(
+                f"the registry's tables ({', '.join(sorted(ours))}) exist without a recorded revision and differ from "
+                "this version's schema: migrate them by hand, then run 'litestar registry db stamp head'"
+            )
+    context.stamp(_scripts(), "head")
+    return None
 
 
 def upgrade_sync(
@@ -106,6 +156,16 @@ def downgrade_sync(
     range, such as ``"head:base"``).
     """
     return _run(command.downgrade, url, revision, engine_options, sql)
+
+
+def stamp_sync(
+    url: str, revision: str, *, engine_options: dict[str, Any] | None = None, sql: bool = False
+) -> str | None:
+    """Record ``revision`` as the registry's schema revision without running any migration; blocks.
+
+    For tables that already match ``revision`` (made by hand, or restored from a dump without the version table).
+    """
+    return _run(command.stamp, url, revision, engine_options, sql)
 
 
 def current_sync(url: str, *, engine_options: dict[str, Any] | None = None) -> str | None:

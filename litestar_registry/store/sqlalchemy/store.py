@@ -26,7 +26,7 @@ from sqlalchemy.pool import NullPool
 from litestar_registry.core.errors import ServiceExists, ServiceNotFound, StaleWrite
 from litestar_registry.core.models import Contact, Page, ServiceQuery, ServiceRecord, VersionEntry
 from litestar_registry.store.base import Advance, ServiceStore
-from litestar_registry.store.sqlalchemy.models import ServiceModel, ServiceVersionModel, metadata
+from litestar_registry.store.sqlalchemy.models import ServiceModel, ServiceVersionModel
 
 if TYPE_CHECKING:
     from advanced_alchemy.config import SQLAlchemyAsyncConfig
@@ -144,8 +144,9 @@ class SQLAlchemyServiceStore(ServiceStore):
             url: An async SQLAlchemy URL (``sqlite+aiosqlite:///path``, ``postgresql+asyncpg://...``): the store owns
                 the engine it creates from it.
             config: The host's advanced-alchemy config, whose engine the store shares instead.
-            create_schema: Create the registry's tables at :meth:`open` when they are missing (tests, demos); in
-                production run the migrations (:mod:`litestar_registry.store.sqlalchemy.migrate`) instead.
+            create_schema: Bring the registry's tables to the newest revision at :meth:`open` (development, tests,
+                demos): a fresh database gets them at once and is stamped, an older one is migrated. In production
+                leave it off and run ``litestar registry db upgrade`` as a deployment step.
             engine_options: Keyword arguments for ``create_async_engine``; only with ``url``.
         """
         if (url is None) == (config is None):
@@ -169,7 +170,7 @@ class SQLAlchemyServiceStore(ServiceStore):
         return self._engine
 
     async def open(self) -> None:
-        """Create (or borrow) the engine and, with ``create_schema``, create the registry's tables."""
+        """Create (or borrow) the engine; with ``create_schema``, bring the registry's tables to the newest revision."""
         if self._engine is not None:
             return
         if self._url is not None:
@@ -184,8 +185,10 @@ class SQLAlchemyServiceStore(ServiceStore):
                     f"the SQL store supports {', '.join(sorted(SUPPORTED_DIALECTS))}, not {engine.dialect.name!r}"
                 )
             if self._create_schema:
+                from litestar_registry.store.sqlalchemy.migrate import ensure_schema
+
                 async with engine.begin() as conn:
-                    await conn.run_sync(metadata.create_all)
+                    await conn.run_sync(ensure_schema)
         except BaseException:
             if self._url is not None:
                 await engine.dispose()
@@ -194,6 +197,13 @@ class SQLAlchemyServiceStore(ServiceStore):
         self._loop = asyncio.get_running_loop()
         self._postgres = engine.dialect.name == "postgresql"
         self._writes = None if self._postgres else asyncio.Lock()
+
+    def migration_target(self) -> tuple[str, dict[str, Any]]:
+        """The URL (password included) and engine options that reach this store's database, for its migrations."""
+        if self._url is not None:
+            return self._url, dict(self._engine_options)
+        engine = cast("SQLAlchemyAsyncConfig", self._config).get_engine()
+        return engine.url.render_as_string(hide_password=False), {}
 
     async def close(self) -> None:
         """Dispose the engine the store created; a borrowed engine stays with its owner."""
