@@ -54,8 +54,8 @@ class RegistryConfig:
 
     guards: Sequence[Guard] = ()
     """Litestar guards applied to every registry route, on top of the registry's own authentication."""
-    tags: Sequence[str] = ("registry",)
-    """OpenAPI tags of the registry routes."""
+    tags: Sequence[str] = field(default=("registry",), metadata=_env("TAGS"))
+    """OpenAPI tags of the registry routes (the TTL dialect's add ``ttl``)."""
     include_in_schema: bool = field(default=True, metadata=_env("INCLUDE_IN_SCHEMA"))
     """Whether the registry routes appear in the host's OpenAPI document."""
 
@@ -168,8 +168,9 @@ def _parse(name: str, raw: str, annotation: str) -> Any:
             raise ValueError(text)
         if kind in {"int", "float"}:
             return int(text) if kind == "int" else float(text)
-        if kind.startswith("frozenset"):
-            return frozenset(item.strip() for item in text.split(",") if item.strip())
+        if kind.startswith(("frozenset", "Sequence")):
+            items = (item.strip() for item in text.split(",") if item.strip())
+            return frozenset(items) if kind.startswith("frozenset") else tuple(items)
         if kind.startswith("Mapping"):
             pairs = (item.split("=", 1) for item in text.split(",") if item.strip())
             return {key.strip(): account.strip() for account, key in pairs}
@@ -179,6 +180,8 @@ def _parse(name: str, raw: str, annotation: str) -> Any:
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(value) or "(empty)"
     if isinstance(value, frozenset | Mapping):
         return "(empty)" if not value else repr(value)
     return repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 from litestar import Litestar
 from litestar.exceptions import ImproperlyConfiguredException
@@ -20,6 +22,7 @@ def test_environment_sets_every_kind_of_field() -> None:
             "REGISTRY_DEV_MODE": "0",
             "REGISTRY_SERVICE_KEYS": "billing=k1, search=k2",
             "REGISTRY_AUTO_APPROVE_SLUGS": "billing,search",
+            "REGISTRY_TAGS": "registry, platform",
             "UNRELATED": "ignored",
         }
     )
@@ -30,6 +33,7 @@ def test_environment_sets_every_kind_of_field() -> None:
     assert (config.public_reads, config.dev_mode) == (True, False)
     assert config.service_keys == {"k1": "billing", "k2": "search"}
     assert config.auto_approve_slugs == frozenset({"billing", "search"})
+    assert config.tags == ("registry", "platform")
 
 
 def test_code_wins_over_environment() -> None:
@@ -41,6 +45,12 @@ def test_every_env_field_is_listed_for_the_docs() -> None:
     listed = {variable for variable, _, _ in RegistryConfig.environment_variables()}
     assert {"REGISTRY_STORE_URL", "REGISTRY_SERVICE_KEYS", "REGISTRY_SWEEP_INTERVAL_SECONDS"} <= listed
     assert all(variable.startswith("REGISTRY_") for variable in listed)
+
+
+def test_only_settings_that_take_python_objects_lack_a_variable() -> None:
+    with_variable = {name for _, name, _ in RegistryConfig.environment_variables()}
+    code_only = {spec.name for spec in fields(RegistryConfig)} - with_variable
+    assert code_only == {"store", "sqlalchemy_config", "guards", "authenticator", "dependents_check", "clock"}
 
 
 @pytest.mark.parametrize(
