@@ -96,7 +96,7 @@ class RegistryConfig:
     """Reports a service's active dependents; deregistration is refused while it names any (code only)."""
 
     max_body_bytes: int = field(default=65_536, metadata=_env("MAX_BODY_BYTES"))
-    """Largest request body the registry routes accept."""
+    """Largest request body the registry routes (both dialects) accept; larger ones answer 413."""
     default_page_size: int = field(default=50, metadata=_env("DEFAULT_PAGE_SIZE"))
     """Services per page when the caller does not say."""
     max_page_size: int = field(default=500, metadata=_env("MAX_PAGE_SIZE"))

@@ -93,7 +93,11 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
             )
             app_config.route_handlers.append(
                 ttl_router(
-                    self.registry, settings, include_in_schema=config.include_in_schema, tags=[*config.tags, "ttl"]
+                    self.registry,
+                    settings,
+                    include_in_schema=config.include_in_schema,
+                    tags=[*config.tags, "ttl"],
+                    max_body_bytes=config.max_body_bytes,
                 )
             )
         app_config.lifespan.append(self.lifespan)

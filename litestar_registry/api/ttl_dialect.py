@@ -275,8 +275,13 @@ class TtlSettings(msgspec.Struct, kw_only=True, frozen=True):
     key: str | None
 
 
-def ttl_router(registry: Registry, settings: TtlSettings, *, include_in_schema: bool, tags: list[str]) -> Router:
-    """The TTL dialect's Router at ``settings.path``, with its own dependencies and ``{"detail"}`` errors."""
+def ttl_router(
+    registry: Registry, settings: TtlSettings, *, include_in_schema: bool, tags: list[str], max_body_bytes: int
+) -> Router:
+    """The TTL dialect's Router at ``settings.path``, with its own dependencies and ``{"detail"}`` errors.
+
+    ``max_body_bytes`` bounds what one registration stores: ``info`` is kept as sent, unknown fields included.
+    """
     principal = Principal(account=settings.account, role=Role.SERVICE)
     expected = settings.key.encode() if settings.key else None
     if expected is None:
@@ -311,4 +316,5 @@ def ttl_router(registry: Registry, settings: TtlSettings, *, include_in_schema: 
         exception_handlers=HANDLERS,
         include_in_schema=include_in_schema,
         tags=tags,
+        request_max_body_size=max_body_bytes,
     )

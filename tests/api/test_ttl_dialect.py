@@ -146,6 +146,16 @@ async def test_bad_registrations_are_422_and_store_nothing(v2: Harness, bad: dic
     assert await v2.plugin.store.get("My-Model") is None
 
 
+async def test_an_oversized_registration_is_413_and_stores_nothing(make_harness: Any) -> None:
+    v2: Harness = await make_harness(ttl_registration_key="secret-key", max_body_bytes=2_048)
+    body = payload(notes="x" * 4_000)  # info is kept as sent, so its size is what the body limit bounds
+    response = await v2.client.post(f"{V2}/$register", json=body, headers=KEY)
+    assert response.status_code == 413
+    assert set(response.json()) == {"detail"}
+    assert await v2.plugin.store.get("my-model") is None
+    assert (await v2.client.post(f"{V2}/$register", json=payload(), headers=KEY)).status_code == 200
+
+
 async def test_one_registry_for_both_dialects(v2: Harness) -> None:
     await v2.client.post(f"{V2}/$register", json=payload(), headers=KEY)
     seen = (await v2.client.get(f"{SERVICES}/my-model", headers=A)).json()["data"]
