@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
@@ -77,10 +76,10 @@ def problem_response(
     detail: str,
     *,
     field_errors: list[FieldError] | None = None,
-    extra: dict[str, Any] | None = None,
+    extensions: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
-) -> Response[Any]:
-    """A problem+json response for ``request``; ``extra`` members go at the top level."""
+) -> Response[Problem]:
+    """A problem+json response for ``request``; ``extensions`` are the problem's own members (``slug``, ...)."""
     problem = Problem(
         type=f"urn:litestar-registry:problem:{code}",
         title=TITLES.get(status, "Error"),
@@ -90,20 +89,19 @@ def problem_response(
         code=code,
         trace_id=request_id(request),
         errors=field_errors,
+        **(extensions or {}),
     )
-    # RFC 9457 puts extension members (``dependents``, ``slug``...) at the top level, beside the standard ones.
-    body = {**(extra or {}), **msgspec.structs.asdict(problem)} if extra else problem
-    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=dict(headers or {}))
+    return Response(problem, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=dict(headers or {}))
 
 
 def _registry_error(request: Request[Any, Any, Any], exc: errors.RegistryError) -> Response[Problem]:
     status = next((code for kind, code in STATUS_BY_ERROR.items() if isinstance(exc, kind)), 500)
-    extra = dict(exc.extra)
-    field = extra.pop("field", None)
+    extensions = dict(exc.extra)
+    field = extensions.pop("field", None)
     field_errors = [FieldError(field=str(field), message=exc.detail)] if field else None
     headers = {"WWW-Authenticate": 'Bearer realm="registry"'} if status == HTTP_401_UNAUTHORIZED else None
     return problem_response(
-        request, status, exc.code, exc.detail, field_errors=field_errors, extra=extra, headers=headers
+        request, status, exc.code, exc.detail, field_errors=field_errors, extensions=extensions, headers=headers
     )
 
 

@@ -254,7 +254,7 @@ class FieldError(msgspec.Struct, kw_only=True):
 class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     """An RFC 9457 problem: every error of the registry routes, as ``application/problem+json``.
 
-    Some problems carry extension members beside these (``dependents`` on a refused deregistration, ``status``).
+    ``code`` and ``trace_id`` are always there; the other extension members only where they apply.
     """
 
     type: str
@@ -265,3 +265,10 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     code: str
     trace_id: str
     errors: list[FieldError] | None = None
+    """Validation failures (422) only: each invalid field."""
+    slug: str | None = None
+    """The service a 404 is about."""
+    dependents: list[str] | None = None
+    """What keeps a service from being deregistered (409)."""
+    service_status: ServiceStatus | None = None
+    """Where a slug that is already registered stands (409)."""

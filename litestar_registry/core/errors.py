@@ -19,7 +19,11 @@ __all__ = (
 
 
 class RegistryError(Exception):
-    """Base of every error the core raises on purpose."""
+    """Base of every error the core raises on purpose.
+
+    ``extra`` is context for the caller: ``field`` names the invalid input, anything else becomes a member of the
+    problem response (each is declared on :class:`~litestar_registry.api.schemas.Problem`, so OpenAPI shows it).
+    """
 
     code = "registry_error"
 

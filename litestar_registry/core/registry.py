@@ -321,7 +321,7 @@ class Registry:
                 if not allow_update:
                     raise ServiceExists(
                         f"service '{registration.slug}' is already registered; use PUT to update it",
-                        status=current.status.value,
+                        service_status=current.status.value,
                     )
                 status = states.transition(current.status, Event.UPDATE)
                 record = self._apply(current, registration, principal, now, status, restart_clock=True)

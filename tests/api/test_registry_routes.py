@@ -19,6 +19,7 @@ def problem(response: Any, status: int, code: str) -> dict[str, Any]:
     assert body["code"] == code
     assert body["type"] == f"urn:litestar-registry:problem:{code}"
     assert {"title", "detail", "instance", "trace_id"} <= body.keys()
+    assert ("errors" in body) == (status == 422)  # field errors belong to validation failures only
     return body
 
 
@@ -50,6 +51,7 @@ async def test_register_twice_is_a_conflict_that_changes_nothing(h: Harness) -> 
     response = await h.client.post(REGISTER, json=registration(name="Other"), headers=A)
     body = problem(response, 409, "service_exists")
     assert "PUT" in body["detail"]
+    assert body["service_status"] == "active"  # an extension member; the standard ``status`` stays the HTTP one
     assert (await h.plugin.store.get("billing")).name == "Billing"
 
 
