@@ -52,3 +52,21 @@ def test_the_lifespan_sweeper_persists_expiry(start_server: Callable[..., Server
     with sqlite3.connect(server.database) as db:  # what the sweeper wrote, not what a read computed
         (status,) = db.execute("select status from registry_services where slug = 'short-lived'").fetchone()
     assert status == "expired"
+
+
+def test_the_documented_client_keeps_itself_registered_and_comes_back_after_a_404(
+    start_server: Callable[..., Server],
+) -> None:
+    from example_app.ttl_client import KEY as CLIENT_KEY
+    from example_app.ttl_client import PAYLOAD as CLIENT_PAYLOAD
+    from example_app.ttl_client import keep_alive
+
+    server = start_server(ttl_seconds="1")
+    service = CLIENT_PAYLOAD["info"]["id"]
+    with httpx.Client(base_url=f"{server.base_url}/v2/services", headers=CLIENT_KEY, timeout=5) as client:
+        assert keep_alive(client, CLIENT_PAYLOAD, pings=3) == 1  # every third of the TTL: never lapses
+        assert client.get(f"/{service}").status_code == 200
+        # Pinging slower than the TTL: the ping finds the service expired (404) and the client registers again.
+        assert keep_alive(client, CLIENT_PAYLOAD, pings=1, interval=1.3) == 2
+        listed = client.get("/").json()
+        assert [entry["id"] for entry in listed["services"]] == [service]
