@@ -85,8 +85,11 @@ def _schema_diff(conn: Connection) -> list[Any]:
     return list(compare_metadata(context, metadata))
 
 
+INITIAL = "3f77ae93f23e"
+
+
 def test_the_package_ships_one_head() -> None:
-    assert head() == "3f77ae93f23e"
+    assert head() == "1d2be37eea6f"
 
 
 async def test_upgrade_builds_the_models_schema_and_downgrade_removes_it(target: Target) -> None:
@@ -216,3 +219,46 @@ async def test_instances_starting_together_set_the_schema_up_once(postgres_targe
         assert count == 1
     finally:
         await asyncio.gather(*(store.close() for store in stores))
+
+
+def _json_columns(conn: Connection) -> dict[str, str]:
+    return {
+        column["name"]: type(column["type"]).__name__
+        for column in inspect(conn).get_columns("registry_services")
+        if column["name"] in {"endpoints", "metadata", "owner", "health", "extensions", "tags", "capabilities"}
+    }
+
+
+async def test_create_schema_migrates_a_database_at_an_older_revision(target: Target) -> None:
+    """The path a deployment on the default takes when a new version ships a migration: startup brings it along."""
+    options = target.engine_options
+    await upgrade(target.url, INITIAL, engine_options=options)
+    async with SQLAlchemyServiceStore(target.url, engine_options=options) as store:
+        record = make_record("old-timer", metadata={"huge": 1e300})
+        await store.create(record, first_version(record))
+    async with SQLAlchemyServiceStore(target.url, create_schema=True, engine_options=options) as store:
+        assert await current(target.url, engine_options=options) == head()
+        assert await target.run(_schema_diff) == []
+        kept = await store.get("old-timer")
+        assert kept is not None
+    if target.url.startswith("postgresql"):
+        types = await target.run(_json_columns)
+        assert {name: kind for name, kind in types.items() if kind == "JSONB"} == {
+            "tags": "JSONB",
+            "capabilities": "JSONB",
+        }
+    await downgrade(target.url, INITIAL, engine_options=options)
+    assert await current(target.url, engine_options=options) == INITIAL
+
+
+async def test_data_comes_back_exactly_as_stored(target: Target) -> None:
+    """Numbers JSONB would normalize, and key order, survive the round trip (so an identical PUT stays unchanged)."""
+    async with SQLAlchemyServiceStore(target.url, create_schema=True, engine_options=target.engine_options) as store:
+        metadata_in = {"z": 1, "huge": 1e300, "big": 1e16, "a": {"y": 2.50, "b": -0.0}}
+        record = make_record("exact", metadata=metadata_in)
+        await store.create(record, first_version(record))
+        stored = await store.get("exact")
+    assert stored is not None
+    assert stored.metadata == metadata_in
+    assert list(stored.metadata) == ["z", "huge", "big", "a"]
+    assert [type(stored.metadata[key]) for key in ("huge", "big")] == [float, float]

@@ -39,8 +39,14 @@ Slug = String().with_variant(String(collation="C"), "postgresql")
 """Slugs sort by code point on every backend (PostgreSQL's default collation may sort ``a-c`` after ``ab``)."""
 
 JsonB = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
-"""JSON, as JSONB on PostgreSQL; ``None`` is SQL NULL. (advanced-alchemy 1.12's ``JsonB`` carries an Oracle variant
-that fails to attach to a table under SQLAlchemy 2.1, so we spell out the two dialects we support.)"""
+"""JSON, as JSONB on PostgreSQL, for the arrays the list filters test by containment (``@>``); ``None`` is SQL NULL.
+(advanced-alchemy 1.12's ``JsonB`` carries an Oracle variant that fails to attach to a table under SQLAlchemy 2.1, so
+we spell out the two dialects we support.)"""
+
+Json = JSON(none_as_null=True)
+"""JSON kept as sent, also on PostgreSQL (``json``, not ``jsonb``), for data handed back verbatim: JSONB normalizes
+numbers (``1e300`` comes back as the integer ``10**300``) and reorders keys, so an identical re-registration would
+look changed."""
 
 
 class RegistryBase(DeclarativeBase):
@@ -79,13 +85,13 @@ class ServiceModel(RegistryBase):
     deadline_us: Mapped[int] = mapped_column(BigInteger())
     expires_us: Mapped[int] = mapped_column(BigInteger())
     next_check_us: Mapped[int | None] = mapped_column(BigInteger())
-    endpoints: Mapped[list[Any]] = mapped_column(JsonB)
+    endpoints: Mapped[list[Any]] = mapped_column(Json)
     capabilities: Mapped[list[str]] = mapped_column(JsonB)
     tags: Mapped[list[str]] = mapped_column(JsonB)
-    service_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JsonB)
-    owner: Mapped[dict[str, Any] | None] = mapped_column(JsonB)
-    health: Mapped[dict[str, Any] | None] = mapped_column(JsonB)
-    extensions: Mapped[dict[str, Any]] = mapped_column(JsonB)
+    service_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", Json)
+    owner: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    health: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    extensions: Mapped[dict[str, Any]] = mapped_column(Json)
     # Case-folded copies of slug, name and description: the text filter matches exactly as ``str.casefold`` does,
     # whatever the database's collation or ``lower()`` make of non-ASCII text.
     slug_folded: Mapped[str] = mapped_column(Text())
