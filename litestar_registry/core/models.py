@@ -62,6 +62,7 @@ class HealthReport(msgspec.Struct, kw_only=True, frozen=True):
     checks: dict[str, str] = msgspec.field(default_factory=dict)
     metrics: dict[str, float] = msgspec.field(default_factory=dict)
     reported_at: datetime | None = None
+    """When the service says it sent the report, in UTC (a timestamp sent with another offset is converted)."""
 
 
 class ServiceRecord(msgspec.Struct, kw_only=True, frozen=True):

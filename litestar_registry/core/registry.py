@@ -14,7 +14,7 @@ import msgspec
 
 from litestar_registry.core import states
 from litestar_registry.core.auth import Principal
-from litestar_registry.core.clock import Clock, SystemClock
+from litestar_registry.core.clock import Clock, SystemClock, utc
 from litestar_registry.core.errors import (
     AccessDenied,
     InvalidInput,
@@ -36,7 +36,7 @@ from litestar_registry.core.models import (
     VersionEntry,
 )
 from litestar_registry.core.states import Event
-from litestar_registry.core.validation import check_slug
+from litestar_registry.core.validation import check_slug, check_storable
 from litestar_registry.store.base import ServiceStore
 
 __all__ = ("DependentsCheck", "Registry", "RegistryPolicy")
@@ -157,6 +157,7 @@ class Registry:
 
         One store round trip when the version is unchanged: the store matches status, expiry and owner itself.
         """
+        check_storable(heartbeat, "")
         now = self.clock.now()
         event = Event.CONTACT_HEALTHY if heartbeat.status == "healthy" else Event.CONTACT_DEGRADED
         health = HealthReport(
@@ -166,7 +167,7 @@ class Registry:
             message=heartbeat.message,
             checks=heartbeat.checks,
             metrics=heartbeat.metrics,
-            reported_at=heartbeat.timestamp,
+            reported_at=None if heartbeat.timestamp is None else utc(heartbeat.timestamp),
         )
         record = await self._contact(heartbeat.slug, principal, now, event, health)
         if heartbeat.version is None or heartbeat.version == record.version:
@@ -434,6 +435,12 @@ class Registry:
 
     def _validate(self, registration: Registration) -> None:
         check_slug(registration.slug)
+        # A dialect's own data (the TTL dialect's info, kept as sent) first: its paths are relative to its own body.
+        for data in registration.extensions.values():
+            check_storable(data, "")
+        for name in Registration.__struct_fields__:
+            if name != "extensions":
+                check_storable(getattr(registration, name), name)
         ttl = registration.ttl_seconds
         policy = self.policy
         if ttl is not None and not policy.min_ttl_seconds <= ttl <= policy.max_ttl_seconds:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
 
 from litestar_registry.core.errors import InvalidInput
 
-__all__ = ("MAX_ITEMS", "SLUG_MAX_LENGTH", "SLUG_PATTERN", "check_slug")
+__all__ = ("MAX_ITEMS", "SLUG_MAX_LENGTH", "SLUG_PATTERN", "check_slug", "check_storable")
 
 SLUG_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 """A lowercase letter, then lowercase letters and digits, with single hyphens between (seeds 000 and 004)."""
@@ -25,3 +30,37 @@ def check_slug(slug: str) -> str:
     if len(slug) > SLUG_MAX_LENGTH or _SLUG.fullmatch(slug) is None:
         raise InvalidInput(f"invalid slug {slug!r}: {SLUG_PATTERN}, at most {SLUG_MAX_LENGTH} characters", field="slug")
     return slug
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def check_storable(value: Any, field: str) -> None:
+    """``InvalidInput`` naming the offending part of ``value`` unless every backend stores all of it exactly.
+
+    Input the wire schema accepts may still be something a store cannot keep: PostgreSQL text and JSON cannot hold
+    U+0000, msgpack (Redis) has no integers beyond 64 bits, and JSON has no NaN or infinity (Litestar's lenient
+    decoding turns the string ``"nan"`` into one). Refusing them here makes every backend answer 422 alike, before
+    anything is written, instead of a 500 on one of them.
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidInput(f"{field} may not contain the NUL character (U+0000)", field=field)
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int):
+        if value not in _INT64:
+            raise InvalidInput(f"{field} must be an integer within 64 bits", field=field)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInput(f"{field} must be a finite number", field=field)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            check_storable(key, field)
+            check_storable(item, f"{field}.{key}" if field else str(key))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            check_storable(item, f"{field}[{index}]")
+    elif isinstance(value, msgspec.Struct):
+        for name in value.__struct_fields__:
+            check_storable(getattr(value, name), f"{field}.{name}" if field else name)

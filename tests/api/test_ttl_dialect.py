@@ -146,6 +146,14 @@ async def test_bad_registrations_are_422_and_store_nothing(v2: Harness, bad: dic
     assert await v2.plugin.store.get("My-Model") is None
 
 
+async def test_text_no_backend_can_store_is_422_at_its_place_in_the_body(v2: Harness) -> None:
+    body = payload(display_name="My\x00Model")
+    response = await v2.client.post(f"{V2}/$register", json=body, headers=KEY)
+    assert response.status_code == 422
+    assert [error["loc"] for error in response.json()["detail"]] == [["body", "info", "display_name"]]
+    assert await v2.plugin.store.get("my-model") is None
+
+
 async def test_an_oversized_registration_is_413_and_stores_nothing(make_harness: Any) -> None:
     v2: Harness = await make_harness(ttl_registration_key="secret-key", max_body_bytes=2_048)
     body = payload(notes="x" * 4_000)  # info is kept as sent, so its size is what the body limit bounds
