@@ -56,6 +56,27 @@ async def _create(store: ServiceStore, slug: str, **fields: Any) -> None:
     await store.create(record, first_version(record))
 
 
+# --- connections ----------------------------------------------------------------------------------------------------
+
+
+async def test_a_burst_beyond_the_pool_waits_for_connections_instead_of_failing(tmp_path: Path) -> None:
+    """200 writes at once through a pool of 5; redis-py's default pool fails the excess: 'Too many connections'."""
+    store = create_store(f"{REDIS_URL}?max_connections=5", create_schema=True)
+    assert isinstance(store, RedisServiceStore)
+    async with store:
+        await store._clear_for_tests()
+        try:
+            records = [make_record(f"burst-{i:03d}") for i in range(200)]
+            await asyncio.gather(*(store.create(record, first_version(record)) for record in records))
+            found = await asyncio.gather(*(store.get(record.slug) for record in records))
+            assert all(record is not None for record in found)
+            pool = store.client.connection_pool
+            assert isinstance(pool, aioredis.BlockingConnectionPool)
+            assert pool.max_connections == 5
+        finally:
+            await store._clear_for_tests()
+
+
 # --- native expiry ------------------------------------------------------------------------------------------------
 
 

@@ -150,7 +150,11 @@ class RedisServiceStore(ServiceStore):
 
     async def open(self) -> None:
         if self._client is None:
-            self._client = aioredis.Redis.from_url(_redis_url(self.url), decode_responses=False)
+            # A blocking pool: a burst of requests beyond ``max_connections`` (50 by default; ``?max_connections=`` in
+            # the URL) waits for a free connection instead of failing with "Too many connections", as redis-py's
+            # default pool does once its 100 connections are in use.
+            pool = aioredis.BlockingConnectionPool.from_url(_redis_url(self.url), decode_responses=False)
+            self._client = aioredis.Redis.from_pool(pool)  # the client owns the pool and closes it with itself
             self._owns_client = True
         client = self._client
         self._loop = asyncio.get_running_loop()
