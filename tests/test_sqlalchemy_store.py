@@ -104,6 +104,22 @@ async def test_a_borrowed_engine_is_used_and_left_to_its_owner(sqlite_url: str) 
         await engine.dispose()
 
 
+async def test_an_owned_sqlite_file_writes_ahead_and_a_borrowed_engine_is_left_alone(sqlite_url: str) -> None:
+    async with SQLAlchemyServiceStore(sqlite_url, create_schema=True) as store, store.engine.connect() as conn:
+        # Commits need no fsync of their own (several ms each in the default rollback-journal mode).
+        assert (await conn.scalar(text("PRAGMA journal_mode")), await conn.scalar(text("PRAGMA synchronous"))) == (
+            "wal",
+            1,  # NORMAL
+        )
+    config = SQLAlchemyAsyncConfig(connection_string=sqlite_url.replace("registry.db", "host.db"))
+    engine = config.get_engine()
+    try:
+        async with SQLAlchemyServiceStore(config=config, create_schema=True), engine.connect() as conn:
+            assert await conn.scalar(text("PRAGMA journal_mode")) == "delete"  # the host's engine, the host's settings
+    finally:
+        await engine.dispose()
+
+
 async def test_without_create_schema_open_creates_nothing(sqlite_url: str) -> None:
     async with SQLAlchemyServiceStore(sqlite_url) as store, store.engine.connect() as conn:
         assert await conn.run_sync(lambda sync: inspect(sync).get_table_names()) == []
