@@ -21,8 +21,9 @@ __all__ = (
 class RegistryError(Exception):
     """Base of every error the core raises on purpose.
 
-    ``extra`` is context for the caller: ``field`` names the invalid input, anything else becomes a member of the
-    problem response (each is declared on :class:`~litestar_registry.api.schemas.Problem`, so OpenAPI shows it).
+    ``extra`` is context for the caller: ``field`` names the invalid input; the rest (``slug``, ``dependents``,
+    ``service_status``) is what a dialect may show beside the message. A new key needs a place in each dialect's
+    error shape.
     """
 
     code = "registry_error"
