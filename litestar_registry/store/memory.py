@@ -35,7 +35,22 @@ class MemoryServiceStore(ServiceStore):
         self._records[record.slug] = record
         if record.next_check_at is not None:
             heapq.heappush(self._due, (record.next_check_at, record.slug, record.revision))
+            if len(self._due) > 2 * len(self._records) + 64:
+                self._compact()
         return record
+
+    def _compact(self) -> None:
+        """Drop superseded heap entries, linearly but at most once per ``len(records)`` pushes.
+
+        Every contact pushes an entry and only a sweep pops them, so without this an instance that never sweeps would
+        grow the heap by one entry per ping.
+        """
+        self._due = [
+            (record.next_check_at, slug, record.revision)
+            for slug, record in self._records.items()
+            if record.next_check_at is not None
+        ]
+        heapq.heapify(self._due)
 
     async def create(self, record: ServiceRecord, history: VersionEntry) -> ServiceRecord:
         if record.slug in self._records:
