@@ -18,7 +18,7 @@ from litestar_registry.core import states
 from litestar_registry.core.errors import ServiceNotFound, StaleWrite
 from litestar_registry.core.models import Contact, HealthReport, ServiceQuery, ServiceStatus, VersionEntry
 from litestar_registry.store import MemoryServiceStore, ServiceStore, StoreConfigurationError, create_store
-from litestar_registry.store.redis import RedisServiceStore
+from litestar_registry.store.redis import RedisServiceStore, _redis_url
 from tests.backends import REDIS_URL, open_store, require_server
 from tests.records import T0, first_version, make_record
 
@@ -311,7 +311,7 @@ async def test_namespaces_do_not_see_or_clear_each_other(rs: RedisServiceStore) 
 
 async def test_a_given_client_is_used_and_left_open() -> None:
     require_server("redis")
-    client = aioredis.Redis.from_url(REDIS_URL)
+    client = aioredis.Redis.from_url(_redis_url(REDIS_URL))  # redis-py itself knows no valkey:// scheme
     try:
         async with RedisServiceStore("redis://unused", namespace="registry-given", client=client) as store:
             await _create(store, "x")
@@ -323,7 +323,7 @@ async def test_a_given_client_is_used_and_left_open() -> None:
 
 
 async def test_a_decoding_client_is_refused() -> None:
-    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    client = aioredis.Redis.from_url(_redis_url(REDIS_URL), decode_responses=True)
     try:
         with pytest.raises(ValueError, match="decode_responses"):
             RedisServiceStore(REDIS_URL, client=client)
