@@ -45,7 +45,7 @@ import asyncio
 import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from importlib import resources
 from typing import Any, cast
 
@@ -66,12 +66,11 @@ from litestar_registry.core.models import (
 )
 from litestar_registry.core.states import LIVE
 from litestar_registry.store.base import Advance, ServiceStore
+from litestar_registry.store.epoch import from_micros, micros, to_micros
 from litestar_registry.store.filters import matches
 
 __all__ = ("RedisServiceStore",)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _SCHEMES = {"valkey": "redis", "valkeys": "rediss"}
 _SCRIPT_NAMES = ("create", "replace", "delete", "touch", "unschedule", "prune")
 _FIND_CHUNK = 200
@@ -88,14 +87,6 @@ def _redis_url(url: str) -> str:
     """Return ``url`` with a ``valkey://`` or ``valkeys://`` scheme spelled the way redis-py expects."""
     scheme, sep, rest = url.partition("://")
     return f"{_SCHEMES.get(scheme.lower(), scheme)}{sep}{rest}" if sep else url
-
-
-def _micros(value: datetime) -> int:
-    return (value - _EPOCH) // _MICROSECOND
-
-
-def _from_micros(value: bytes) -> datetime:
-    return _EPOCH + timedelta(microseconds=int(value))
 
 
 def _load_script(name: str) -> str:
@@ -204,7 +195,7 @@ class RedisServiceStore(ServiceStore):
     def _expire_ms(self, record: ServiceRecord) -> str:
         if self._retention_ms is None or record.status not in LIVE:
             return ""
-        silent_us = (record.ttl * record.expiry_windows) // _MICROSECOND
+        silent_us = micros(record.ttl * record.expiry_windows)
         return str(-(-silent_us // 1000) + self._retention_ms)  # milliseconds rounded up, as touch.lua does
 
     def _write_args(self, record: ServiceRecord) -> tuple[str, str, list[bytes | str | int]]:
@@ -217,23 +208,23 @@ class RedisServiceStore(ServiceStore):
             "fail",
             record.failure_count,
             "seen",
-            _micros(record.last_seen_at),
+            to_micros(record.last_seen_at),
             "deadline",
-            _micros(record.deadline_at),
+            to_micros(record.deadline_at),
             "expires",
-            _micros(record.expires_at),
+            to_micros(record.expires_at),
             "next",
-            "" if record.next_check_at is None else _micros(record.next_check_at),
+            "" if record.next_check_at is None else to_micros(record.next_check_at),
             "health",
             _encode(record.health),
             "ttl",
-            record.ttl // _MICROSECOND,
+            micros(record.ttl),
             "windows",
             record.expiry_windows,
         ]
         if record.account is not None:
             fields += ["account", record.account]
-        score = "" if record.next_check_at is None else str(_micros(record.next_check_at))
+        score = "" if record.next_check_at is None else str(to_micros(record.next_check_at))
         return score, self._expire_ms(record), fields
 
     @staticmethod
@@ -249,10 +240,10 @@ class RedisServiceStore(ServiceStore):
             _decode_record(blob),
             status=ServiceStatus(cast("bytes", status).decode()),
             failure_count=int(cast("bytes", fail)),
-            last_seen_at=_from_micros(cast("bytes", seen)),
-            deadline_at=_from_micros(cast("bytes", deadline)),
-            expires_at=_from_micros(cast("bytes", expires)),
-            next_check_at=_from_micros(nxt) if nxt else None,
+            last_seen_at=from_micros(int(cast("bytes", seen))),
+            deadline_at=from_micros(int(cast("bytes", deadline))),
+            expires_at=from_micros(int(cast("bytes", expires))),
+            next_check_at=from_micros(int(nxt)) if nxt else None,
             health=_decode_health(cast("bytes", health)),
             revision=int(cast("bytes", rev)),
         )
@@ -379,7 +370,7 @@ class RedisServiceStore(ServiceStore):
         retention = "" if self._retention_ms is None or contact.status not in LIVE else self._retention_ms
         args: list[Any] = [
             slug,
-            _micros(contact.at),
+            to_micros(contact.at),
             contact.status.value,
             b"" if contact.health is None else _encode(contact.health),
             "0" if contact.account is None else "1",
@@ -410,7 +401,7 @@ class RedisServiceStore(ServiceStore):
     ) -> list[tuple[ServiceRecord, ServiceRecord]]:
         changed: list[tuple[ServiceRecord, ServiceRecord]] = []
         tried: set[tuple[str, int]] = set()
-        now_score = _micros(now)
+        now_score = to_micros(now)
         while len(changed) < limit:
             wanted = limit - len(changed)
             slugs = cast(

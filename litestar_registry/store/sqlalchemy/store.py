@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
@@ -26,6 +26,7 @@ from sqlalchemy.pool import NullPool
 from litestar_registry.core.errors import ServiceExists, ServiceNotFound, StaleWrite
 from litestar_registry.core.models import Contact, Page, ServiceQuery, ServiceRecord, VersionEntry
 from litestar_registry.store.base import Advance, ServiceStore
+from litestar_registry.store.epoch import from_micros, micros, to_micros
 from litestar_registry.store.sqlalchemy.models import ServiceModel, ServiceVersionModel
 
 if TYPE_CHECKING:
@@ -38,8 +39,6 @@ SUPPORTED_DIALECTS = frozenset({"sqlite", "postgresql"})
 
 _services = cast("Table", ServiceModel.__table__)
 _versions = cast("Table", ServiceVersionModel.__table__)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _POOL_OPTIONS = ("pool", "max_overflow")
 """Engine options that size or choose a pool: dropped for the pool-less engine of a foreign event loop."""
 
@@ -65,14 +64,6 @@ def _create_engine(url: str, **options: Any) -> AsyncEngine:
     return engine
 
 
-def _to_us(at: datetime) -> int:
-    return (at - _EPOCH) // _MICROSECOND
-
-
-def _from_us(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
-
-
 def _row(record: ServiceRecord, revision: int) -> dict[str, Any]:
     """The column values that store ``record`` at ``revision`` (every column but the slug)."""
     return {
@@ -87,13 +78,13 @@ def _row(record: ServiceRecord, revision: int) -> dict[str, Any]:
         "registered_at": record.registered_at,
         "updated_at": record.updated_at,
         "ttl_seconds": record.ttl_seconds,
-        "ttl_us": record.ttl // _MICROSECOND,
+        "ttl_us": micros(record.ttl),
         "expiry_windows": record.expiry_windows,
         "failure_count": record.failure_count,
-        "last_seen_us": _to_us(record.last_seen_at),
-        "deadline_us": _to_us(record.deadline_at),
-        "expires_us": _to_us(record.expires_at),
-        "next_check_us": None if record.next_check_at is None else _to_us(record.next_check_at),
+        "last_seen_us": to_micros(record.last_seen_at),
+        "deadline_us": to_micros(record.deadline_at),
+        "expires_us": to_micros(record.expires_at),
+        "next_check_us": None if record.next_check_at is None else to_micros(record.next_check_at),
         "endpoints": msgspec.to_builtins(record.endpoints),
         "capabilities": list(record.capabilities),
         "tags": list(record.tags),
@@ -119,12 +110,12 @@ def _record(row: RowMapping) -> ServiceRecord:
             "status": row["status"],
             "registered_at": row["registered_at"],
             "updated_at": row["updated_at"],
-            "last_seen_at": _from_us(row["last_seen_us"]),
+            "last_seen_at": from_micros(row["last_seen_us"]),
             "ttl_seconds": row["ttl_seconds"],
             "expiry_windows": row["expiry_windows"],
-            "deadline_at": _from_us(row["deadline_us"]),
-            "expires_at": _from_us(row["expires_us"]),
-            "next_check_at": None if next_check is None else _from_us(next_check),
+            "deadline_at": from_micros(row["deadline_us"]),
+            "expires_at": from_micros(row["expires_us"]),
+            "next_check_at": None if next_check is None else from_micros(next_check),
             "description": row["description"],
             "base_url": row["base_url"],
             "health_url": row["health_url"],
@@ -363,11 +354,13 @@ class SQLAlchemyServiceStore(ServiceStore):
         async with self._write() as conn:
             if (await conn.execute(stmt)).rowcount == 0:
                 return False
+            # Not left to the foreign key's ON DELETE CASCADE: SQLite enforces it only on connections that turned
+            # PRAGMA foreign_keys on, which a host's borrowed engine need not have done.
             await conn.execute(delete(_versions).where(_versions.c.slug == slug))
         return True
 
     async def touch(self, slug: str, contact: Contact) -> ServiceRecord | None:
-        at = _to_us(contact.at)
+        at = to_micros(contact.at)
         deadline = _services.c.ttl_us + at
         values: dict[str, Any] = {
             "status": contact.status.value,
@@ -411,7 +404,7 @@ class SQLAlchemyServiceStore(ServiceStore):
     ) -> list[tuple[ServiceRecord, ServiceRecord]]:
         due = (
             select(_services)
-            .where(_services.c.next_check_us <= _to_us(now))
+            .where(_services.c.next_check_us <= to_micros(now))
             .order_by(_services.c.next_check_us, _services.c.slug)
             .limit(limit)
         )
