@@ -11,8 +11,6 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -27,7 +25,7 @@ from litestar_registry.store.sqlalchemy.migrate import (
     downgrade,
     downgrade_sync,
     head,
-    include_name,
+    schema_diff,
     upgrade,
     upgrade_sync,
 )
@@ -78,13 +76,6 @@ def _table_names(conn: Connection) -> set[str]:
     return set(inspect(conn).get_table_names())
 
 
-def _schema_diff(conn: Connection) -> list[Any]:
-    context = MigrationContext.configure(
-        conn, opts={"include_name": include_name, "version_table": VERSION_TABLE, "compare_type": True}
-    )
-    return list(compare_metadata(context, metadata))
-
-
 INITIAL = "3f77ae93f23e"
 
 
@@ -99,7 +90,7 @@ async def test_upgrade_builds_the_models_schema_and_downgrade_removes_it(target:
     assert await current(target.url, engine_options=options) == head()
     tables = await target.run(_table_names)
     assert tables == {*OUR_TABLES, VERSION_TABLE}  # our own version table, never the host's alembic_version
-    assert await target.run(_schema_diff) == []
+    assert await target.run(schema_diff) == []
     indexes = await target.run(lambda conn: inspect(conn).get_indexes("registry_services"))
     assert [(index["name"], index["column_names"]) for index in indexes] == [
         ("ix_registry_services_next_check", ["next_check_us", "slug"])
@@ -136,7 +127,7 @@ async def test_migrations_leave_the_hosts_tables_and_history_alone(tmp_path: Pat
     await host.run(host_schema)
     await upgrade(host.url)
     assert await host.run(_table_names) == {"orders", "alembic_version", VERSION_TABLE, *OUR_TABLES}
-    assert await host.run(_schema_diff) == []  # the host's tables are neither ours to add nor ours to drop
+    assert await host.run(schema_diff) == []  # the host's tables are neither ours to add nor ours to drop
     await downgrade(host.url, "base")
     assert await host.run(_table_names) == {"orders", "alembic_version", VERSION_TABLE}
     assert await host.run(lambda conn: conn.scalar(text("SELECT version_num FROM alembic_version"))) == "hosts0001"
@@ -179,7 +170,7 @@ async def test_create_schema_builds_a_fresh_database_at_the_newest_revision(targ
         pass
     assert await current(target.url, engine_options=options) == head()
     assert await target.run(_table_names) == {*OUR_TABLES, VERSION_TABLE}
-    assert await target.run(_schema_diff) == []
+    assert await target.run(schema_diff) == []
     # Reopening finds the newest revision and leaves everything as it is; the migrations agree it is at head.
     async with SQLAlchemyServiceStore(target.url, create_schema=True, engine_options=options) as store:
         record = make_record("kept")
@@ -238,7 +229,7 @@ async def test_create_schema_migrates_a_database_at_an_older_revision(target: Ta
         await store.create(record, first_version(record))
     async with SQLAlchemyServiceStore(target.url, create_schema=True, engine_options=options) as store:
         assert await current(target.url, engine_options=options) == head()
-        assert await target.run(_schema_diff) == []
+        assert await target.run(schema_diff) == []
         kept = await store.get("old-timer")
         assert kept is not None
     if target.url.startswith("postgresql"):

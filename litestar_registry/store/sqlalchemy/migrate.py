@@ -41,6 +41,7 @@ __all__ = (
     "ensure_schema",
     "head",
     "include_name",
+    "schema_diff",
     "stamp_sync",
     "upgrade",
     "upgrade_sync",
@@ -99,6 +100,17 @@ def head() -> str | None:
     return _scripts().get_current_head()
 
 
+def schema_diff(connection: Connection) -> list[Any]:
+    """How the registry's tables on ``connection`` differ from the models (Alembic's autogenerate comparison).
+
+    Only the registry's tables are compared; an empty list means they match exactly, types included.
+    """
+    context = MigrationContext.configure(
+        connection, opts={"include_name": include_name, "version_table": VERSION_TABLE, "compare_type": True}
+    )
+    return list(compare_metadata(context, metadata))
+
+
 def ensure_schema(connection: Connection) -> str | None:
     """Bring the registry's tables on ``connection`` to the newest revision; return the revision found before.
 
@@ -123,15 +135,11 @@ def ensure_schema(connection: Connection) -> str | None:
     ours = [name for name in inspect(connection).get_table_names() if include_name(name, "table", None)]
     if not ours:
         metadata.create_all(connection)
-    else:
-        compare = MigrationContext.configure(
-            connection, opts={"include_name": include_name, "version_table": VERSION_TABLE, "compare_type": True}
+    elif schema_diff(connection):
+        raise RuntimeError(
+            f"the registry's tables ({', '.join(sorted(ours))}) exist without a recorded revision and differ from "
+            "this version's schema: migrate them by hand, then run 'litestar registry db stamp head'"
         )
-        if compare_metadata(compare, metadata):
-            raise RuntimeError(
-                f"the registry's tables ({', '.join(sorted(ours))}) exist without a recorded revision and differ from "
-                "this version's schema: migrate them by hand, then run 'litestar registry db stamp head'"
-            )
     context.stamp(_scripts(), "head")
     return None
 
