@@ -24,7 +24,7 @@ from litestar.types import ExceptionHandlersMap
 from litestar_registry.api.schemas import FieldError, Problem
 from litestar_registry.core import errors
 
-__all__ = ("PROBLEM_MEDIA_TYPE", "exception_handlers", "field_errors", "problem_response", "problems", "request_id")
+__all__ = ("PROBLEM_MEDIA_TYPE", "exception_handlers", "invalid_fields", "problem_response", "problems", "request_id")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -108,27 +108,30 @@ def _registry_error(request: Request[Any, Any, Any], exc: errors.RegistryError) 
 _NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `([^`]+)`")
 
 
-def field_errors(exc: ValidationException) -> list[FieldError]:
-    """The fields a validation failure names, as dotted paths (``endpoints[0].name``, not Litestar's ``data``)."""
+def invalid_fields(exc: ValidationException) -> list[tuple[str, FieldError]]:
+    """``(source, error)`` for each failure Litestar reports, for both dialects' error shapes.
+
+    ``source`` is where it was (``body``, ``header``, ``query``...); the field is a dotted path (``endpoints[0].name``;
+    a missing or unknown field by its name, not as Litestar's ``data``).
+    """
     found = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if not isinstance(item, dict):
             continue
         message = str(item.get("message", "invalid"))
-        key = str(item.get("key") or item.get("source") or "body")
+        source = str(item.get("source") or "body")
+        key = str(item.get("key") or source)
         named = _NAMED_FIELD.search(message)
         if named:
             key = named.group(1) if key == "data" else f"{key}.{named.group(1)}"
-        found.append(FieldError(field=key, message=message))
+        found.append((source, FieldError(field=key, message=message)))
     return found
 
 
 def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
-    field_errors_ = field_errors(exc)
-    detail = "the request is not valid" if field_errors_ else str(exc.detail)
-    return problem_response(
-        request, HTTP_422_UNPROCESSABLE_ENTITY, "invalid_input", detail, field_errors=field_errors_ or None
-    )
+    found = [error for _, error in invalid_fields(exc)]
+    detail = "the request is not valid" if found else str(exc.detail)
+    return problem_response(request, HTTP_422_UNPROCESSABLE_ENTITY, "invalid_input", detail, field_errors=found or None)
 
 
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:

@@ -19,7 +19,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody
 from litestar.types import ExceptionHandlersMap
 
-from litestar_registry.api.problems import field_errors
+from litestar_registry.api.problems import invalid_fields
 from litestar_registry.core import errors
 from litestar_registry.core.auth import Principal, Role
 from litestar_registry.core.models import Registration, ServiceRecord
@@ -154,16 +154,9 @@ def _registry_error(request: Request[Any, Any, Any], exc: errors.RegistryError) 
 
 
 def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Detail]:
-    sources = {
-        str(item.get("key")): str(item.get("source") or "body") for item in exc.extra or [] if isinstance(item, dict)
-    }
     detail = [
-        {
-            "loc": [sources.get(error.field, "body"), *error.field.split(".")],
-            "msg": error.message,
-            "type": "value_error",
-        }
-        for error in field_errors(exc)
+        {"loc": [source, *error.field.split(".")], "msg": error.message, "type": "value_error"}
+        for source, error in invalid_fields(exc)
     ]
     return _detail(422, detail or exc.detail)
 
