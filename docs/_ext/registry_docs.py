@@ -63,6 +63,7 @@ def value_format(annotation: str) -> str:
         ("int", "integer"),
         ("float", "number"),
         ("frozenset", "comma-separated list"),
+        ("Sequence", "comma-separated list"),
         ("Mapping", "``account=key``, comma-separated"),
         ("str", "string"),
     ]
