@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -69,3 +70,9 @@ async def open_store(backend: str, tmp_path: Path) -> AsyncIterator[ServiceStore
         await wipe(store)
     finally:
         await store.close()
+
+
+def sqlite_tables(path: Path) -> set[str]:
+    """The tables in the SQLite file at ``path``, read without the store (what is really there)."""
+    with closing(sqlite3.connect(path)) as db:
+        return {name for (name,) in db.execute("select name from sqlite_master where type = 'table'")}

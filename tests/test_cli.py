@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,6 +15,7 @@ from litestar_registry import RegistryConfig, RegistryPlugin
 from litestar_registry.cli import registry_group
 from litestar_registry.store.sqlalchemy import SQLAlchemyServiceStore
 from litestar_registry.store.sqlalchemy.migrate import VERSION_TABLE, head
+from tests.backends import sqlite_tables
 
 OUR_TABLES = {"registry_services", "registry_service_versions"}
 
@@ -33,21 +32,16 @@ def sql_plugin(path: Path, *, create_schema: bool = False) -> RegistryPlugin:
     return RegistryPlugin(RegistryConfig(store_url=f"sqlite+aiosqlite:///{path}", create_schema=create_schema))
 
 
-def tables(path: Path) -> set[str]:
-    with closing(sqlite3.connect(path)) as db:
-        return {name for (name,) in db.execute("select name from sqlite_master where type = 'table'")}
-
-
 def test_upgrade_current_downgrade_on_the_apps_store(tmp_path: Path) -> None:
     database = tmp_path / "registry.db"
     plugin = sql_plugin(database)
     assert "current: (none)" in invoke(plugin, "db", "current").output
     assert f"registry schema: (none) -> {head()}" in invoke(plugin, "db", "upgrade").output
-    assert tables(database) == {*OUR_TABLES, VERSION_TABLE}
+    assert sqlite_tables(database) == {*OUR_TABLES, VERSION_TABLE}
     assert "(up to date)" in invoke(plugin, "db", "current").output
     assert f"registry schema: {head()} -> {head()}" in invoke(plugin, "db", "upgrade").output  # nothing left to do
     assert f"registry schema: {head()} -> (none)" in invoke(plugin, "db", "downgrade", "base").output
-    assert tables(database) == {VERSION_TABLE}
+    assert sqlite_tables(database) == {VERSION_TABLE}
 
 
 def test_upgrade_works_on_a_database_that_create_schema_made(tmp_path: Path) -> None:
@@ -77,7 +71,7 @@ def test_stamp_records_a_revision_without_migrating(tmp_path: Path) -> None:
     database = tmp_path / "registry.db"
     plugin = sql_plugin(database)
     assert f"registry schema: (none) -> {head()}" in invoke(plugin, "db", "stamp", "head").output
-    assert tables(database) == {VERSION_TABLE}
+    assert sqlite_tables(database) == {VERSION_TABLE}
 
 
 @pytest.mark.parametrize("url", ["memory://", "redis://127.0.0.1:1/0"])
@@ -94,4 +88,4 @@ def test_a_borrowed_host_config_is_migrated_through_its_own_url(tmp_path: Path) 
     secret = SQLAlchemyServiceStore(config=SQLAlchemyAsyncConfig(connection_string="postgresql+asyncpg://u:pw@db/app"))
     assert secret.migration_target() == ("postgresql+asyncpg://u:pw@db/app", {})  # the password reaches Alembic
     assert f"-> {head()}" in invoke(plugin, "db", "upgrade").output
-    assert {*OUR_TABLES, VERSION_TABLE} <= tables(tmp_path / "host.db")
+    assert {*OUR_TABLES, VERSION_TABLE} <= sqlite_tables(tmp_path / "host.db")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
-from contextlib import closing
 from pathlib import Path
 
 import anyio
@@ -15,6 +13,7 @@ from advanced_alchemy.extensions.litestar import SQLAlchemyInitPlugin
 from advanced_alchemy.extensions.litestar.cli import get_database_migration_plugin
 
 from litestar_registry import RegistryConfig, RegistryPlugin
+from tests.backends import sqlite_tables
 from tests.clients import serve
 from tests.host_app import create_app, host_db_config, make_host
 
@@ -78,12 +77,14 @@ def test_only_the_hosts_sqlalchemy_config_is_seen(tmp_path: Path) -> None:
     assert "greeting" in app.dependencies
 
 
-async def test_host_database_commands_see_only_the_host_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_host_database_commands_see_only_the_hosts_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`litestar database drop-all` on the host drops the host's tables and leaves the registry's alone."""
     monkeypatch.setenv("HOST_APP_DIR", str(tmp_path))
     async with serve(create_app()):  # startup: the host's create_all and our create_schema
         pass
-    assert {"host_widget", "registry_services"} <= _tables(tmp_path / "shared.db")
+    assert {"host_widget", "registry_services"} <= sqlite_tables(tmp_path / "shared.db")
 
     def litestar(*args: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "litestar", "--app", "tests.host_app:create_app", *args]
@@ -95,15 +96,10 @@ async def test_host_database_commands_see_only_the_host_tables(tmp_path: Path, m
     assert "registry" in listed.stdout
     dropped = await anyio.to_thread.run_sync(litestar, "database", "drop-all", "--no-prompt")
     assert dropped.returncode == 0, dropped.stderr
-    remaining = _tables(tmp_path / "shared.db")
+    remaining = sqlite_tables(tmp_path / "shared.db")
     assert "host_widget" not in remaining
     assert "registry_services" in remaining
 
     shown = await anyio.to_thread.run_sync(litestar, "registry", "env")
     assert shown.returncode == 0, shown.stderr
     assert "REGISTRY_STORE_URL='sqlite+aiosqlite:///registry.db'" in shown.stdout
-
-
-def _tables(path: Path) -> set[str]:
-    with closing(sqlite3.connect(path)) as db:
-        return {name for (name,) in db.execute("select name from sqlite_master where type = 'table'")}
