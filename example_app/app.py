@@ -16,9 +16,9 @@ from litestar_registry import RegistryConfig, RegistryPlugin
 
 DEMO_SETTINGS = {
     "REGISTRY_SERVICE_KEYS": "demo=demo-service-key",
-    "REGISTRY_ADMIN_KEYS": "admin=demo-admin-key",
+    "REGISTRY_ADMIN_KEYS": "admin=demo-admin-key-0000",
     "REGISTRY_AUTO_APPROVE_ACCOUNTS": "demo",
-    "REGISTRY_TTL_REGISTRATION_KEY": "demo-ttl-key",
+    "REGISTRY_TTL_REGISTRATION_KEY": "demo-ttl-key-0000",
 }
 """Used only for variables the environment leaves unset, and only when it sets no keys at all."""
 

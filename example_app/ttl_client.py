@@ -18,7 +18,7 @@ import httpx
 logger = logging.getLogger("example_app.ttl_client")
 
 REGISTRY = "http://127.0.0.1:8000/v2/services"
-KEY = {"X-Service-Key": "demo-ttl-key"}  # the example app's demo key; a real registry has its own
+KEY = {"X-Service-Key": "demo-ttl-key-0000"}  # the example app's demo key; a real registry has its own
 PAYLOAD: dict[str, Any] = {
     "url": "http://127.0.0.1:9000",
     "info": {"id": "demo-model", "display_name": "Demo model", "model_metadata": {"author": "You"}},

@@ -76,9 +76,11 @@ class RegistryConfig:
     keep_deregistered: bool = field(default=False, metadata=_env("KEEP_DEREGISTERED"))
     """Keep a deregistered service's record (status ``deregistered``) instead of deleting it."""
 
-    service_keys: Mapping[str, str] = field(default_factory=dict, metadata=_env("SERVICE_KEYS"))
-    """Service accounts: ``{api_key: account}``. From the environment: ``account=key,account2=key2``."""
-    admin_keys: Mapping[str, str] = field(default_factory=dict, metadata=_env("ADMIN_KEYS"))
+    service_keys: Mapping[str, str | Sequence[str]] = field(default_factory=dict, metadata=_env("SERVICE_KEYS"))
+    """Service accounts and their keys: ``{account: key}``, or ``{account: [key, ...]}`` while rotating. From the
+    environment: ``account=key,account2=key2`` (an account named twice gets both keys). Keys have at least 16
+    characters, and no key belongs to two accounts or roles."""
+    admin_keys: Mapping[str, str | Sequence[str]] = field(default_factory=dict, metadata=_env("ADMIN_KEYS"))
     """Admin accounts, same shape as ``service_keys``."""
     auto_approve_accounts: frozenset[str] = field(default=frozenset(), metadata=_env("AUTO_APPROVE_ACCOUNTS"))
     """Accounts whose new services start active; others start pending until an admin approves them."""
@@ -129,6 +131,18 @@ class RegistryConfig:
             raise ImproperlyConfiguredException("ttl_expiry_windows and ttl_seconds must be positive")
         if not 0 < self.default_page_size <= self.max_page_size:
             raise ImproperlyConfiguredException("RegistryConfig needs 0 < default_page_size <= max_page_size")
+        from litestar_registry.core.auth import check_keys
+
+        ttl_key = {self.ttl_account: self.ttl_registration_key} if self.ttl_registration_key is not None else {}
+        problems = check_keys(
+            {
+                ENV_PREFIX + "SERVICE_KEYS": self.service_keys,
+                ENV_PREFIX + "ADMIN_KEYS": self.admin_keys,
+                ENV_PREFIX + "TTL_REGISTRATION_KEY": ttl_key,
+            }
+        )
+        if problems:
+            raise ImproperlyConfiguredException("; ".join(problems))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> RegistryConfig:
@@ -172,10 +186,16 @@ def _parse(name: str, raw: str, annotation: str) -> Any:
             items = (item.strip() for item in text.split(",") if item.strip())
             return frozenset(items) if kind.startswith("frozenset") else tuple(items)
         if kind.startswith("Mapping"):
-            pairs = (item.split("=", 1) for item in text.split(",") if item.strip())
-            return {key.strip(): account.strip() for account, key in pairs}
+            accounts: dict[str, list[str]] = {}
+            for item in filter(str.strip, text.split(",")):
+                account, separator, key = item.partition("=")
+                if not separator or not account.strip() or not key.strip():
+                    raise ValueError("expected account=key")
+                accounts.setdefault(account.strip(), []).append(key.strip())
+            return {account: keys[0] if len(keys) == 1 else tuple(keys) for account, keys in accounts.items()}
     except ValueError as exc:
-        raise ImproperlyConfiguredException(f"{name}={raw!r} is not a valid value") from exc
+        shown = "(masked)" if name.endswith(("_KEYS", "_KEY")) else repr(raw)
+        raise ImproperlyConfiguredException(f"{name}={shown} is not a valid value") from exc
     return text
 
 

@@ -14,6 +14,9 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from sqlalchemy.orm import Mapped
 
+HOST_KEY = "host-service-key-0123"
+"""The registry key of the host app's one service account."""
+
 
 class Widget(BigIntBase):
     """The host's own table, in the host's (default) metadata."""
@@ -77,6 +80,6 @@ def create_app() -> Litestar:
     base = Path(os.environ["HOST_APP_DIR"])
     db_config = host_db_config(base, "shared.db")
     registry = RegistryPlugin(
-        RegistryConfig(store_url=f"sqlite+aiosqlite:///{base / 'shared.db'}", service_keys={"k": "a"})
+        RegistryConfig(store_url=f"sqlite+aiosqlite:///{base / 'shared.db'}", service_keys={"a": HOST_KEY})
     )
     return make_host(base, registry, db_config=db_config)

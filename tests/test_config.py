@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import fields
 
 import pytest
@@ -20,7 +21,8 @@ def test_environment_sets_every_kind_of_field() -> None:
             "REGISTRY_EXPIRY_WINDOWS": "5",
             "REGISTRY_PUBLIC_READS": "yes",
             "REGISTRY_DEV_MODE": "0",
-            "REGISTRY_SERVICE_KEYS": "billing=k1, search=k2",
+            "REGISTRY_SERVICE_KEYS": "billing=k1-0123456789abcdef, search=k2-0123456789abcdef,"
+            " billing=k3-0123456789abcdef",
             "REGISTRY_AUTO_APPROVE_SLUGS": "billing,search",
             "REGISTRY_TAGS": "registry, platform",
             "UNRELATED": "ignored",
@@ -31,7 +33,10 @@ def test_environment_sets_every_kind_of_field() -> None:
     assert config.default_ttl_seconds == 12.5
     assert config.expiry_windows == 5
     assert (config.public_reads, config.dev_mode) == (True, False)
-    assert config.service_keys == {"k1": "billing", "k2": "search"}
+    assert config.service_keys == {
+        "billing": ("k1-0123456789abcdef", "k3-0123456789abcdef"),
+        "search": "k2-0123456789abcdef",
+    }
     assert config.auto_approve_slugs == frozenset({"billing", "search"})
     assert config.tags == ("registry", "platform")
 
@@ -97,3 +102,39 @@ def test_plugin_reads_the_environment_when_given_no_config(monkeypatch: pytest.M
     assert plugin.config.path == "/from-env"
     app = Litestar(plugins=[plugin])
     assert any(route.path.startswith("/from-env/registry") for route in app.routes)
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"service_keys": {"billing": "short-key"}}, "shorter than 16"),
+        ({"service_keys": {"billing": "same-key-0123456789"}, "admin_keys": {"ops": "same-key-0123456789"}}, "also"),
+        ({"service_keys": {"a": "same-key-0123456789", "b": "same-key-0123456789"}}, "also"),
+        ({"ttl_registration_key": "short-ttl-key"}, "REGISTRY_TTL_REGISTRATION_KEY"),
+    ],
+)
+def test_bad_keys_stop_startup_with_the_key_masked(settings: dict[str, object], named: str) -> None:
+    with pytest.raises(ImproperlyConfiguredException) as caught:
+        RegistryConfig(**settings)  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert named in message
+    assert "short-key" not in message
+    assert "same-key-0123456789" not in message
+    assert "short-ttl-key" not in message
+
+
+def test_a_malformed_key_variable_is_not_echoed() -> None:
+    with pytest.raises(ImproperlyConfiguredException) as caught:
+        RegistryConfig.from_env({"REGISTRY_SERVICE_KEYS": "billing:secret-key-0123456789"})
+    assert "REGISTRY_SERVICE_KEYS" in str(caught.value)
+    assert "secret-key-0123456789" not in str(caught.value)
+
+
+def test_several_keys_per_account_all_authenticate() -> None:
+    from litestar_registry.core.auth import KeyAuthenticator
+
+    auth = KeyAuthenticator({"billing": ["old-key-0123456789", "new-key-0123456789"]})
+    for key in ("old-key-0123456789", "new-key-0123456789"):
+        principal = asyncio.run(auth.authenticate({"authorization": f"Bearer {key}"}))
+        assert principal is not None
+        assert principal.account == "billing"

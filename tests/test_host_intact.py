@@ -15,7 +15,7 @@ from advanced_alchemy.extensions.litestar.cli import get_database_migration_plug
 from litestar_registry import RegistryConfig, RegistryPlugin
 from tests.backends import sqlite_tables
 from tests.clients import serve
-from tests.host_app import create_app, host_db_config, make_host
+from tests.host_app import HOST_KEY, create_app, host_db_config, make_host
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST_REQUESTS = [
@@ -31,7 +31,9 @@ HOST_REQUESTS = [
 
 def registry(tmp_path: Path, **settings: object) -> RegistryPlugin:
     return RegistryPlugin(
-        RegistryConfig(store_url=f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}", service_keys={"k": "a"}, **settings)  # type: ignore[arg-type]
+        RegistryConfig(
+            store_url=f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}", service_keys={"a": HOST_KEY}, **settings
+        )  # type: ignore[arg-type]
     )
 
 
@@ -57,7 +59,7 @@ async def test_host_routes_and_error_bodies_are_unchanged(tmp_path: Path) -> Non
 async def test_registry_errors_are_problems_while_host_errors_are_not(tmp_path: Path) -> None:
     app = make_host(tmp_path, registry(tmp_path))
     async with serve(app) as client:
-        ours = await client.get("/api/v1/registry/services/nope", headers={"Authorization": "Bearer k"})
+        ours = await client.get("/api/v1/registry/services/nope", headers={"Authorization": f"Bearer {HOST_KEY}"})
         theirs = await client.get("/widgets/0")
     assert ours.headers["content-type"].startswith("application/problem+json")
     assert theirs.json() == {"status_code": 404, "detail": "no widget 0"}

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import enum
 import hmac
-from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from typing import Protocol, TypeAlias, runtime_checkable
 
 import msgspec
 
-__all__ = ("Authenticator", "KeyAuthenticator", "Principal", "Role")
+__all__ = ("MIN_KEY_LENGTH", "AccountKeys", "Authenticator", "KeyAuthenticator", "Principal", "Role", "check_keys")
+
+MIN_KEY_LENGTH = 16
+"""Shorter keys are refused: a key is a password that a script can guess at the speed of the network."""
+
+AccountKeys: TypeAlias = Mapping[str, str | Sequence[str]]
+"""``{account: key}``, or ``{account: [key, ...]}`` for several keys at once (rotation)."""
 
 
 class Role(enum.StrEnum):
@@ -44,6 +50,37 @@ class Authenticator(Protocol):
         ...
 
 
+def _keys_of(keys: str | Sequence[str]) -> tuple[str, ...]:
+    return (keys,) if isinstance(keys, str) else tuple(keys)
+
+
+def mask(key: str) -> str:
+    """A key as it may appear in a message: its first two characters, then stars."""
+    return key[:2] + "*" * 6
+
+
+def check_keys(roles: Mapping[str, AccountKeys]) -> list[str]:
+    """What is wrong with these keys (``{role name: {account: key(s)}}``), with every key masked; empty when fine.
+
+    A key shorter than :data:`MIN_KEY_LENGTH`, an empty account name, or one key given to two accounts or roles (the
+    registry could not tell who calls) is refused.
+    """
+    problems: list[str] = []
+    owners: dict[str, str] = {}
+    for role, accounts in roles.items():
+        for account, keys in accounts.items():
+            if not account.strip():
+                problems.append(f"{role}: an account name is empty")
+            for key in _keys_of(keys):
+                where = f"{role} account {account!r}"
+                if len(key) < MIN_KEY_LENGTH:
+                    problems.append(f"{where}: key {mask(key)} is shorter than {MIN_KEY_LENGTH} characters")
+                elif key in owners and owners[key] != where:
+                    problems.append(f"{where}: key {mask(key)} is also the key of {owners[key]}")
+                owners.setdefault(key, where)
+    return problems
+
+
 class KeyAuthenticator:
     """API keys sent as ``Authorization: Bearer <key>``; ``X-Dev-Account``/``X-Dev-Role`` only in dev mode.
 
@@ -53,16 +90,24 @@ class KeyAuthenticator:
 
     def __init__(
         self,
-        service_keys: Mapping[str, str] | None = None,
-        admin_keys: Mapping[str, str] | None = None,
+        service_keys: AccountKeys | None = None,
+        admin_keys: AccountKeys | None = None,
         *,
         dev_mode: bool = False,
     ) -> None:
+        """Take ``{account: key}`` (or ``{account: [key, ...]}``) per role.
+
+        Raises:
+            ValueError: a key is too short, or one key is given twice (the message masks every key).
+        """
+        problems = check_keys({"service": service_keys or {}, "admin": admin_keys or {}})
+        if problems:
+            raise ValueError("; ".join(problems))
         self._keys: list[tuple[bytes, Principal]] = [
             (key.encode(), Principal(account=account, role=role))
-            for keys, role in ((service_keys or {}, Role.SERVICE), (admin_keys or {}, Role.ADMIN))
-            for key, account in keys.items()
-            if key
+            for accounts, role in ((service_keys or {}, Role.SERVICE), (admin_keys or {}, Role.ADMIN))
+            for account, keys in accounts.items()
+            for key in _keys_of(keys)
         ]
         self.dev_mode = dev_mode
 

@@ -16,10 +16,14 @@ from litestar_registry import ManualClock, RegistryConfig, RegistryPlugin
 from tests.backends import backend_url, wipe
 from tests.clients import serve
 
-A = {"Authorization": "Bearer key-a"}
-B = {"Authorization": "Bearer key-b"}
-ADMIN = {"Authorization": "Bearer key-admin"}
-STRANGER = {"Authorization": "Bearer key-stranger"}
+KEY_A = "key-a-0123456789abcdef"
+KEY_B = "key-b-0123456789abcdef"
+KEY_ADMIN = "key-admin-0123456789abcdef"
+KEY_STRANGER = "key-stranger-0123456789abcdef"
+A = {"Authorization": f"Bearer {KEY_A}"}
+B = {"Authorization": f"Bearer {KEY_B}"}
+ADMIN = {"Authorization": f"Bearer {KEY_ADMIN}"}
+STRANGER = {"Authorization": f"Bearer {KEY_STRANGER}"}
 
 
 def registration(slug: str = "billing", **fields: Any) -> dict[str, Any]:
@@ -86,8 +90,8 @@ async def make_harness(backend: str, tmp_path: Path) -> AsyncIterator[Callable[.
         settings: dict[str, Any] = {
             "store_url": backend_url(backend, tmp_path),
             "clock": clock,
-            "service_keys": {"key-a": "team-a", "key-b": "team-b", "key-stranger": "stranger"},
-            "admin_keys": {"key-admin": "ops"},
+            "service_keys": {"team-a": KEY_A, "team-b": KEY_B, "stranger": KEY_STRANGER},
+            "admin_keys": {"ops": KEY_ADMIN},
             "auto_approve_accounts": frozenset({"team-a", "team-b"}),
             "sweeper_enabled": False,
             "dependents_check": check,

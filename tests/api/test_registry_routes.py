@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.api.conftest import ADMIN, A, B, Harness, registration
+from tests.api.conftest import ADMIN, STRANGER, A, B, Harness, registration
 
 REGISTER = "/api/v1/registry/register"
 HEARTBEAT = "/api/v1/registry/heartbeat"
@@ -56,16 +56,14 @@ async def test_register_twice_is_a_conflict_that_changes_nothing(h: Harness) -> 
 
 
 async def test_unknown_account_starts_pending_and_is_not_discoverable(h: Harness) -> None:
-    response = await h.client.post(
-        REGISTER, json=registration("newbie"), headers={"Authorization": "Bearer key-stranger"}
-    )
+    response = await h.client.post(REGISTER, json=registration("newbie"), headers=STRANGER)
     assert response.status_code == 201
     assert (response.json()["data"]["status"], response.json()["data"]["approved"]) == ("pending", False)
     assert (await h.client.get("/api/v1/entrypoints", headers=A)).json()["data"] == []
     assert (await h.client.get(f"{SERVICES}/newbie", headers=A)).status_code == 404
-    own = await h.client.get(f"{SERVICES}/newbie", headers={"Authorization": "Bearer key-stranger"})
+    own = await h.client.get(f"{SERVICES}/newbie", headers=STRANGER)
     assert own.json()["data"]["status"] == "pending"
-    beat = await h.client.post(HEARTBEAT, json={"slug": "newbie"}, headers={"Authorization": "Bearer key-stranger"})
+    beat = await h.client.post(HEARTBEAT, json={"slug": "newbie"}, headers=STRANGER)
     problem(beat, 409, "service_conflict")
 
 
@@ -207,7 +205,7 @@ async def test_list_filters_and_pages(h: Harness) -> None:
     await h.register("alpha", tags=["core"], capabilities=["search"], description="full-text search")
     await h.register("bravo", tags=["edge"], capabilities=["index"], headers=B)
     await h.register("charlie", tags=["core", "edge"], capabilities=["search", "index"])
-    await h.client.post(REGISTER, json=registration("delta"), headers={"Authorization": "Bearer key-stranger"})
+    await h.client.post(REGISTER, json=registration("delta"), headers=STRANGER)
 
     async def slugs(**params: Any) -> list[str]:
         response = await h.client.get(SERVICES, params=params, headers=A)

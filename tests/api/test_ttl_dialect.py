@@ -10,7 +10,7 @@ from tests.api.conftest import A, Harness
 from tests.api.test_registry_routes import HEARTBEAT, SERVICES
 
 V2 = "/v2/services"
-KEY = {"X-Service-Key": "secret-key"}
+KEY = {"X-Service-Key": "secret-ttl-key-0123"}
 
 
 def payload(service_id: str = "my-model", **info: Any) -> dict[str, Any]:
@@ -34,7 +34,7 @@ def payload(service_id: str = "my-model", **info: Any) -> dict[str, Any]:
 
 @pytest.fixture
 async def v2(make_harness: Any) -> Harness:
-    harness: Harness = await make_harness(ttl_registration_key="secret-key")
+    harness: Harness = await make_harness(ttl_registration_key="secret-ttl-key-0123")
     return harness
 
 
@@ -155,7 +155,7 @@ async def test_text_no_backend_can_store_is_422_at_its_place_in_the_body(v2: Har
 
 
 async def test_an_oversized_registration_is_413_and_stores_nothing(make_harness: Any) -> None:
-    v2: Harness = await make_harness(ttl_registration_key="secret-key", max_body_bytes=2_048)
+    v2: Harness = await make_harness(ttl_registration_key="secret-ttl-key-0123", max_body_bytes=2_048)
     body = payload(notes="x" * 4_000)  # info is kept as sent, so its size is what the body limit bounds
     response = await v2.client.post(f"{V2}/$register", json=body, headers=KEY)
     assert response.status_code == 413

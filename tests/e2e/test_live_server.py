@@ -10,7 +10,7 @@ import httpx
 
 from tests.e2e.conftest import Server
 
-KEY = {"X-Service-Key": "demo-ttl-key"}
+KEY = {"X-Service-Key": "demo-ttl-key-0000"}
 PAYLOAD = {
     "url": "http://my-model:8080",
     "info": {"id": "my-model", "display_name": "My ML Model", "model_metadata": {"author": "A"}},
