@@ -11,7 +11,12 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from sqlalchemy import inspect, pool, text
+from alembic.autogenerate import produce_migrations
+from alembic.operations.ops import CreateTableOp
+from alembic.runtime.migration import MigrationContext
+from alembic.runtime.plugins import Plugin
+from alembic.util import PriorityDispatchResult
+from sqlalchemy import Column, Integer, MetaData, Table, inspect, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -253,3 +258,88 @@ async def test_data_comes_back_exactly_as_stored(target: Target) -> None:
     assert stored.metadata == metadata_in
     assert list(stored.metadata) == ["z", "huge", "big", "a"]
     assert [type(stored.metadata[key]) for key in ("huge", "big")] == [float, float]
+
+
+# --- the host's autogenerate never sees the registry's tables (autogenerate_guard) ---------------------------------
+
+
+def _host_metadata() -> MetaData:
+    """A host's models: one plain table, and one of the host's own whose name happens to start with ``registry_``."""
+    host = MetaData()
+    Table("orders", host, Column("id", Integer, primary_key=True))
+    Table("registry_of_deeds", host, Column("id", Integer, primary_key=True))
+    return host
+
+
+def _tables_of(ops: list[Any]) -> list[tuple[str, str]]:
+    return [(type(op).__name__, op.table_name) for op in ops]
+
+
+def _host_migration(conn: Connection, opts: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    """What the host's autogenerate writes: its env.py configures no filter, only the host's version table."""
+    script = produce_migrations(MigrationContext.configure(conn, opts=opts or {}), _host_metadata())
+    assert script.upgrade_ops is not None
+    assert script.downgrade_ops is not None
+    return script.upgrade_ops.ops, script.downgrade_ops.ops
+
+
+async def test_a_hosts_autogenerate_proposes_nothing_about_the_registrys_tables(target: Target) -> None:
+    """Without the guard: drop_table for both tables and registry_alembic_version, and their indexes."""
+    await upgrade(target.url, engine_options=target.engine_options)
+    upgrade_ops, downgrade_ops = await target.run(_host_migration)
+    # The host's own tables, its registry_-named one included, are created (and dropped on downgrade) as before.
+    assert _tables_of(upgrade_ops) == [("CreateTableOp", "orders"), ("CreateTableOp", "registry_of_deeds")]
+    assert sorted(_tables_of(downgrade_ops)) == [("DropTableOp", "orders"), ("DropTableOp", "registry_of_deeds")]
+
+
+@pytest.mark.parametrize(
+    "plugins",
+    [
+        ["alembic.autogenerate.*"],
+        ["alembic.autogenerate.schemas", "alembic.autogenerate.tables"],
+        ["alembic.autogenerate.*", "~alembic.autogenerate.comments", "alembic.ext.checkconstraint_byname"],
+    ],
+)
+async def test_the_guard_holds_whatever_autogenerate_plugins_the_host_enables(
+    tmp_path: Path, plugins: list[str]
+) -> None:
+    """It sits on Alembic's global comparators, which every run copies whatever its ``autogenerate_plugins``."""
+    db = Target(backend_url("sqlite", tmp_path))
+    await upgrade(db.url)
+    upgrade_ops, _ = await db.run(lambda conn: _host_migration(conn, {"autogenerate_plugins": plugins}))
+    assert _tables_of(upgrade_ops) == [("CreateTableOp", "orders"), ("CreateTableOp", "registry_of_deeds")]
+
+
+async def test_the_registrys_own_autogenerate_still_sees_its_tables(tmp_path: Path) -> None:
+    """A run whose version table is ours is ours (writing a new migration, ``schema_diff``): nothing is hidden."""
+    db = Target(backend_url("sqlite", tmp_path))
+
+    def ours(conn: Connection) -> list[Any]:
+        script = produce_migrations(MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}), metadata)
+        assert script.upgrade_ops is not None
+        return [op.table_name for op in script.upgrade_ops.ops if isinstance(op, CreateTableOp)]
+
+    assert set(await db.run(ours)) == OUR_TABLES
+    await db.run(lambda conn: conn.execute(text("CREATE TABLE registry_services (slug TEXT PRIMARY KEY)")))
+    assert await db.run(schema_diff)  # a drifted table of ours is still reported to ensure_schema
+
+
+async def test_an_alembic_plugin_outside_alembics_namespace_is_off_unless_the_host_names_it(tmp_path: Path) -> None:
+    """Why the guard is not an Alembic ``Plugin``: the default ``autogenerate_plugins`` leaves third parties out."""
+    db = Target(backend_url("sqlite", tmp_path))
+    calls: list[str] = []
+
+    def probe(autogen_context: Any, upgrade_ops: Any) -> PriorityDispatchResult:
+        calls.append("called")
+        return PriorityDispatchResult.CONTINUE
+
+    plugin = Plugin("litestar_registry.probe")
+    try:
+        plugin.add_autogenerate_comparator(probe, "autogenerate")
+        await db.run(_host_migration)
+        assert calls == []
+        named = {"autogenerate_plugins": ["alembic.autogenerate.*", "litestar_registry.probe"]}
+        await db.run(lambda conn: _host_migration(conn, named))
+        assert calls == ["called"]
+    finally:
+        plugin.remove()
