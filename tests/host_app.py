@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from advanced_alchemy.base import BigIntBase
-from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyPlugin
+from advanced_alchemy.extensions.litestar import AlembicAsyncConfig, SQLAlchemyAsyncConfig, SQLAlchemyPlugin
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotFoundException
@@ -74,12 +74,31 @@ def make_host(tmp_path: Path, *plugins: Any, db_config: SQLAlchemyAsyncConfig | 
 
 
 def create_app() -> Litestar:
-    """For ``litestar --app tests.host_app:create_app``: host and registry tables in one SQLite file."""
+    """For ``litestar --app tests.host_app:create_app``: host and registry tables in one database.
+
+    Read from the environment, since the host's CLI builds the app itself:
+
+    - ``HOST_APP_DIR`` (required): where the SQLite file ``shared.db``, the host's ``alembic.ini`` and its
+      ``migrations/`` live (``litestar database init`` writes them there, never into the checkout);
+    - ``HOST_APP_DATABASE_URL``: the shared database instead of ``shared.db`` (a PostgreSQL URL, say);
+    - ``HOST_APP_SHARE_ENGINE=1``: the registry uses the host's own advanced-alchemy config (``sqlalchemy_config=``)
+      instead of opening the same database through ``store_url``;
+    - ``HOST_APP_CREATE_ALL=0``: the host leaves its tables to its migrations instead of ``create_all`` at startup.
+    """
     from litestar_registry import RegistryConfig, RegistryPlugin
 
     base = Path(os.environ["HOST_APP_DIR"])
-    db_config = host_db_config(base, "shared.db")
-    registry = RegistryPlugin(
-        RegistryConfig(store_url=f"sqlite+aiosqlite:///{base / 'shared.db'}", service_keys={"a": HOST_KEY})
+    url = os.environ.get("HOST_APP_DATABASE_URL") or f"sqlite+aiosqlite:///{base / 'shared.db'}"
+    db_config = SQLAlchemyAsyncConfig(
+        connection_string=url,
+        create_all=os.environ.get("HOST_APP_CREATE_ALL", "1") == "1",
+        alembic_config=AlembicAsyncConfig(
+            script_config=str(base / "alembic.ini"), script_location=str(base / "migrations")
+        ),
     )
-    return make_host(base, registry, db_config=db_config)
+    db_config.engine_dependency_key = db_config.engine_app_state_key  # see host_db_config
+    if os.environ.get("HOST_APP_SHARE_ENGINE") == "1":
+        config = RegistryConfig(sqlalchemy_config=db_config, service_keys={"a": HOST_KEY})
+    else:
+        config = RegistryConfig(store_url=url, service_keys={"a": HOST_KEY})
+    return make_host(base, RegistryPlugin(config), db_config=db_config)
