@@ -61,6 +61,7 @@ async def _create(store: ServiceStore, slug: str, **fields: Any) -> None:
 
 async def test_a_burst_beyond_the_pool_waits_for_connections_instead_of_failing(tmp_path: Path) -> None:
     """200 writes at once through a pool of 5; redis-py's default pool fails the excess: 'Too many connections'."""
+    require_server("redis")
     store = create_store(f"{REDIS_URL}?max_connections=5", create_schema=True)
     assert isinstance(store, RedisServiceStore)
     async with store:
