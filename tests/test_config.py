@@ -76,8 +76,10 @@ def test_bad_values_are_configuration_errors(environ: dict[str, str]) -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("mongodb://x", "names no known backend"),
-        ("sqlite:///registry.db", "synchronous driver"),
+        ("mongodb://x", "no store speaks mongodb://"),
+        ("sqlite:///registry.db", r"expected sqlite\+aiosqlite://"),
+        ("postgres+asyncpg://app:pw@db/registry", "SQLAlchemy has no dialect 'postgres'"),
+        ("sqlite+aiosqllite:///registry.db", "not 'aiosqllite'"),
     ],
 )
 def test_unusable_store_url_fails_at_startup_not_in_a_request(url: str, message: str) -> None:
