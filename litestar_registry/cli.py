@@ -24,12 +24,23 @@ def registry_group() -> None:
 
 
 @registry_group.command(name="env")
-def show_env() -> None:
-    """List every REGISTRY_* environment variable with its default."""
+@click.option("--show-secrets", is_flag=True, help="Print keys and the store URL's password instead of masking them.")
+@click.option("--defaults", is_flag=True, help="Print the defaults instead of the app's settings.")
+@click.pass_context
+def show_env(ctx: click.Context, show_secrets: bool, defaults: bool) -> None:
+    """Print the app's REGISTRY_* settings as an env file, which RegistryConfig.from_env reads back.
+
+    A secret (a key, the store URL's password) is masked, on a commented-out line, unless --show-secrets: the output
+    is then safe to paste, and still a valid env file.
+    """
     from litestar_registry.config import RegistryConfig
 
-    for variable, _, default in RegistryConfig.environment_variables():
-        click.echo(f"{variable}={default}")
+    config = RegistryConfig() if defaults else _plugin(ctx).config
+    click.echo("# litestar-registry settings" + (" (defaults)" if defaults else " of this app"))
+    if config.store is not None or config.sqlalchemy_config is not None:
+        click.echo("# REGISTRY_STORE_URL is not used: the app gives its store in code")
+    for variable, value, masked in config.to_env(show_secrets=show_secrets):
+        click.echo(f"# {variable}={value}  (masked: --show-secrets prints it)" if masked else f"{variable}={value}")
 
 
 @registry_group.command(name="sweep")

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+import click
 from litestar.exceptions import ImproperlyConfiguredException
 
+from litestar_registry.core.auth import check_keys, mask
 from litestar_registry.core.clock import Clock, SystemClock
+from litestar_registry.core.registry import DependentsCheck
+from litestar_registry.store import mask_url, store_url_problem
 
 if TYPE_CHECKING:
     from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
@@ -18,17 +23,32 @@ if TYPE_CHECKING:
     from litestar_registry.core.auth import Authenticator
     from litestar_registry.store.base import ServiceStore
 
-__all__ = ("ENV_PREFIX", "DependentsCheck", "RegistryConfig")
+__all__ = ("ENV_PREFIX", "DependentsCheck", "RegistryConfig", "RegistryConfigurationError")
 
 ENV_PREFIX = "REGISTRY_"
 
-DependentsCheck = Callable[[str], Awaitable[Sequence[str]]]
-"""An async check the host supplies: given a slug, the names of its active dependents (say, subscriptions)."""
+
+class RegistryConfigurationError(ImproperlyConfiguredException, click.ClickException):
+    """Settings the registry cannot start with, in one line: each variable, what it expects, and the value.
+
+    Key values are masked, and so is the password of a store URL. It is also a :class:`click.ClickException`, so
+    that a command line built on click (``litestar run``, ``litestar registry ...``, ``uvicorn``) prints it as one
+    line, ``Error: ...``, and exits with status 1 instead of printing a traceback.
+    """
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        message = "litestar-registry configuration: " + "; ".join(self.problems)
+        ImproperlyConfiguredException.__init__(self, message)
+        click.ClickException.__init__(self, message)
+
+    def __str__(self) -> str:
+        return self.message
 
 
-def _env(name: str) -> dict[str, Any]:
-    """Field metadata naming the environment variable that sets the field."""
-    return {"env": ENV_PREFIX + name}
+def _env(name: str, *, secret: bool = False) -> dict[str, Any]:
+    """Field metadata naming the environment variable that sets the field, and whether its value is a secret."""
+    return {"env": ENV_PREFIX + name, "secret": secret}
 
 
 @dataclass
@@ -76,11 +96,15 @@ class RegistryConfig:
     keep_deregistered: bool = field(default=False, metadata=_env("KEEP_DEREGISTERED"))
     """Keep a deregistered service's record (status ``deregistered``) instead of deleting it."""
 
-    service_keys: Mapping[str, str | Sequence[str]] = field(default_factory=dict, metadata=_env("SERVICE_KEYS"))
+    service_keys: Mapping[str, str | Sequence[str]] = field(
+        default_factory=dict, metadata=_env("SERVICE_KEYS", secret=True)
+    )
     """Service accounts and their keys: ``{account: key}``, or ``{account: [key, ...]}`` while rotating. From the
     environment: ``account=key,account2=key2`` (an account named twice gets both keys). Keys have at least 16
     characters, and no key belongs to two accounts or roles."""
-    admin_keys: Mapping[str, str | Sequence[str]] = field(default_factory=dict, metadata=_env("ADMIN_KEYS"))
+    admin_keys: Mapping[str, str | Sequence[str]] = field(
+        default_factory=dict, metadata=_env("ADMIN_KEYS", secret=True)
+    )
     """Admin accounts, same shape as ``service_keys``."""
     auto_approve_accounts: frozenset[str] = field(default=frozenset(), metadata=_env("AUTO_APPROVE_ACCOUNTS"))
     """Accounts whose new services start active; others start pending until an admin approves them."""
@@ -98,7 +122,7 @@ class RegistryConfig:
     """Reports a service's active dependents; deregistration is refused while it names any (code only)."""
 
     max_body_bytes: int = field(default=65_536, metadata=_env("MAX_BODY_BYTES"))
-    """Largest request body the registry routes (both dialects) accept; larger ones answer 413."""
+    """Largest request body, in bytes, the registry routes (both dialects) accept; larger ones answer 413."""
     default_page_size: int = field(default=50, metadata=_env("DEFAULT_PAGE_SIZE"))
     """Services per page when the caller does not say."""
     max_page_size: int = field(default=500, metadata=_env("MAX_PAGE_SIZE"))
@@ -106,7 +130,7 @@ class RegistryConfig:
 
     ttl_path: str = field(default="/v2/services", metadata=_env("TTL_PATH"))
     """Where the TTL dialect (seed 004: ``$register``, ``$ping``) is mounted; empty to leave it out."""
-    ttl_registration_key: str | None = field(default=None, metadata=_env("TTL_REGISTRATION_KEY"))
+    ttl_registration_key: str | None = field(default=None, metadata=_env("TTL_REGISTRATION_KEY", secret=True))
     """The ``X-Service-Key`` the TTL dialect's writes need. Unset: its writes are open, and a warning is logged."""
     ttl_seconds: float | None = field(default=None, metadata=_env("TTL_SECONDS"))
     """The TTL of services registered through the TTL dialect; unset takes ``default_ttl_seconds``."""
@@ -119,89 +143,216 @@ class RegistryConfig:
     """Where time comes from; tests pass a ``ManualClock`` (code only)."""
 
     def __post_init__(self) -> None:
-        if not self.path.startswith("/"):
-            raise ImproperlyConfiguredException(f"RegistryConfig.path must start with '/', got {self.path!r}")
-        if not 0 < self.min_ttl_seconds <= self.default_ttl_seconds <= self.max_ttl_seconds:
-            raise ImproperlyConfiguredException("RegistryConfig needs 0 < min_ttl <= default_ttl <= max_ttl")
-        if self.expiry_windows < 1 or self.sweep_batch_size < 1 or self.sweep_interval_seconds <= 0:
-            raise ImproperlyConfiguredException("expiry_windows, sweep_batch_size and sweep_interval must be positive")
-        if self.ttl_path and not self.ttl_path.startswith("/"):
-            raise ImproperlyConfiguredException(f"RegistryConfig.ttl_path must start with '/', got {self.ttl_path!r}")
-        if self.ttl_expiry_windows < 1 or (self.ttl_seconds is not None and self.ttl_seconds <= 0):
-            raise ImproperlyConfiguredException("ttl_expiry_windows and ttl_seconds must be positive")
-        if not 0 < self.default_page_size <= self.max_page_size:
-            raise ImproperlyConfiguredException("RegistryConfig needs 0 < default_page_size <= max_page_size")
-        from litestar_registry.core.auth import check_keys
+        if problems := self._problems():
+            raise RegistryConfigurationError(problems)
 
+    def _problems(self) -> list[str]:
+        """Every setting that is wrong, each as ``VARIABLE (field): expected ..., got <value>``; keys masked."""
+        problems: list[str] = []
+
+        def bad(name: str, expected: str, value: Any) -> None:
+            problems.append(f"{_label(name)}: expected {expected}, got {_shown(name, value)}")
+
+        if not isinstance(self.path, str) or not self.path.startswith("/"):
+            bad("path", "a path that starts with '/'", self.path)
+        if not isinstance(self.ttl_path, str) or (self.ttl_path and not self.ttl_path.startswith("/")):
+            bad("ttl_path", "a path that starts with '/', or nothing to leave the TTL dialect out", self.ttl_path)
+        if self.store is None and self.sqlalchemy_config is None and (problem := store_url_problem(self.store_url)):
+            problems.append(f"{_label('store_url')}: {problem}, got {_shown('store_url', self.store_url)}")
+        numbers_ok = True
+        for name in _POSITIVE_NUMBERS:
+            value = getattr(self, name)
+            if value is None and name == "ttl_seconds":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+                bad(name, "a finite number of seconds > 0", value)
+                numbers_ok = False
+        for name in _POSITIVE_INTEGERS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                bad(name, "a whole number >= 1", value)
+                numbers_ok = False
+        if numbers_ok:
+            low, high = self.min_ttl_seconds, self.max_ttl_seconds
+            if low > high:
+                bad("min_ttl_seconds", f"at most {_ref('max_ttl_seconds', high)}", low)
+            else:
+                span = f"seconds from {_ref('min_ttl_seconds', low)} to {_ref('max_ttl_seconds', high)}"
+                for name in ("default_ttl_seconds", "ttl_seconds"):
+                    value = getattr(self, name)
+                    if value is not None and not low <= value <= high:
+                        bad(name, span, value)
+            if self.default_page_size > self.max_page_size:
+                bad("default_page_size", f"at most {_ref('max_page_size', self.max_page_size)}", self.default_page_size)
+        if not isinstance(self.ttl_account, str) or not self.ttl_account.strip():
+            bad("ttl_account", "an account name", self.ttl_account)
         ttl_key = {self.ttl_account: self.ttl_registration_key} if self.ttl_registration_key is not None else {}
-        problems = check_keys(
+        problems += check_keys(
             {
-                ENV_PREFIX + "SERVICE_KEYS": self.service_keys,
-                ENV_PREFIX + "ADMIN_KEYS": self.admin_keys,
-                ENV_PREFIX + "TTL_REGISTRATION_KEY": ttl_key,
+                _label("service_keys"): self.service_keys,
+                _label("admin_keys"): self.admin_keys,
+                _label("ttl_registration_key"): ttl_key,
             }
         )
-        if problems:
-            raise ImproperlyConfiguredException("; ".join(problems))
+        return problems
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> RegistryConfig:
-        """Build a config from ``REGISTRY_*`` variables; keyword arguments win over the environment."""
+        """Build a config from ``REGISTRY_*`` variables; keyword arguments win over the environment.
+
+        Raises:
+            RegistryConfigurationError: a variable does not parse, or the settings do not hold together; the one-line
+                message names every such variable, the form it expects and its value (keys masked).
+        """
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
+        problems: list[str] = []
         for spec in fields(cls):
             name = spec.metadata.get("env")
             if name is None or name not in environ or spec.name in overrides:
                 continue
-            values[spec.name] = _parse(name, environ[name], str(spec.type))
+            try:
+                values[spec.name] = _parse(environ[name], str(spec.type))
+            except ValueError as exc:
+                problems.append(f"{_label(spec.name)}: expected {exc}, got {_shown(spec.name, environ[name])}")
+        if problems:
+            raise RegistryConfigurationError(problems)
         return cls(**values, **overrides)
+
+    def to_env(self, *, show_secrets: bool = False) -> list[tuple[str, str, bool]]:
+        """``(variable, value, masked)`` for every setting the environment can set, as :meth:`from_env` reads it back.
+
+        Unless ``show_secrets``, a secret (a key, the store URL's password) is masked and ``masked`` is true: such a
+        value does not read back as it was.
+        """
+        items = []
+        for spec in fields(self):
+            if "env" not in spec.metadata:
+                continue
+            value = getattr(self, spec.name)
+            text = _format(value)
+            shown = text if show_secrets else _shown(spec.name, value, quoted=False)
+            items.append((spec.metadata["env"], shown, shown != text))
+        return items
 
     @classmethod
     def environment_variables(cls) -> list[tuple[str, str, str]]:
-        """``(variable, field, default)`` for every setting the environment can set (for the docs table)."""
-        defaults = cls()
-        return [
-            (spec.metadata["env"], spec.name, _show(getattr(defaults, spec.name)))
-            for spec in fields(cls)
-            if "env" in spec.metadata
-        ]
+        """``(variable, field, default)`` for every setting the environment can set (for the docs table).
+
+        The default is written as the variable would hold it: ``true``, ``30.0``, ``a,b``; empty for none.
+        """
+        return [(variable, _field_of(variable), value) for variable, value, _ in cls().to_env()]
 
 
-def _parse(name: str, raw: str, annotation: str) -> Any:
-    """Convert ``raw`` to the field's declared type (the annotation's text: the module uses postponed annotations)."""
+_POSITIVE_NUMBERS = (
+    "default_ttl_seconds",
+    "min_ttl_seconds",
+    "max_ttl_seconds",
+    "sweep_interval_seconds",
+    "ttl_seconds",
+)
+"""Float settings: finite and above zero (``ttl_seconds`` may also be unset)."""
+_POSITIVE_INTEGERS = (
+    "expiry_windows",
+    "sweep_batch_size",
+    "max_body_bytes",
+    "default_page_size",
+    "max_page_size",
+    "ttl_expiry_windows",
+)
+"""Whole-number settings: one or more."""
+_FIELDS = {spec.name: spec for spec in fields(RegistryConfig)}
+
+
+def _label(name: str) -> str:
+    """How a message names a setting: its variable and its field, or the field alone for a code-only one."""
+    variable = _FIELDS[name].metadata.get("env")
+    return f"{variable} ({name})" if variable else f"RegistryConfig.{name}"
+
+
+def _ref(name: str, value: Any = None) -> str:
+    """How a message refers to another setting: ``VARIABLE=value``, or the variable alone."""
+    variable = _FIELDS[name].metadata.get("env") or f"RegistryConfig.{name}"
+    return variable if value is None else f"{variable}={_format(value)}"
+
+
+def _field_of(variable: str) -> str:
+    return next(name for name, spec in _FIELDS.items() if spec.metadata.get("env") == variable)
+
+
+def _shown(name: str, value: Any, *, quoted: bool = True) -> str:
+    """``value`` of setting ``name`` as a message (``quoted``) or a listing shows it: keys masked, URL passwords too."""
+    if name == "store_url" and isinstance(value, str):
+        text = mask_url(value)
+    elif _FIELDS[name].metadata.get("secret") and value and isinstance(value, Mapping):
+        text = ",".join(f"{account}={mask(key)}" for account, keys in value.items() for key in _keys(keys))
+    elif _FIELDS[name].metadata.get("secret") and value:
+        text = mask(str(value))
+    else:
+        text = _format(value)
+    if quoted and (isinstance(value, str | Mapping) or value is None):
+        return repr(text) if value is not None else "nothing"
+    return text
+
+
+def _keys(keys: str | Sequence[str]) -> tuple[str, ...]:
+    return (keys,) if isinstance(keys, str) else tuple(keys)
+
+
+def _format(value: Any) -> str:
+    """``value`` as a ``REGISTRY_*`` variable holds it, so that :func:`_parse` reads it back; empty for none."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return ",".join(f"{account}={key}" for account, keys in value.items() for key in _keys(keys))
+    if isinstance(value, frozenset | set):
+        return ",".join(sorted(value))
+    if isinstance(value, Sequence):
+        return ",".join(value)
+    return str(value)
+
+
+def _parse(raw: str, annotation: str) -> Any:
+    """Convert ``raw`` to the field's declared type (the annotation's text: the module uses postponed annotations).
+
+    Raises:
+        ValueError: ``raw`` does not parse; the message is the form expected, without the value.
+    """
     text = raw.strip()
     kind, optional = annotation.removesuffix(" | None"), annotation.endswith(" | None")
     if optional and not text:
         return None
-    try:
-        if kind == "bool":
-            if text.lower() in {"1", "true", "yes", "on"}:
-                return True
-            if text.lower() in {"0", "false", "no", "off", ""}:
-                return False
-            raise ValueError(text)
-        if kind in {"int", "float"}:
-            return int(text) if kind == "int" else float(text)
-        if kind.startswith(("frozenset", "Sequence")):
-            items = (item.strip() for item in text.split(",") if item.strip())
-            return frozenset(items) if kind.startswith("frozenset") else tuple(items)
-        if kind.startswith("Mapping"):
-            accounts: dict[str, list[str]] = {}
-            for item in filter(str.strip, text.split(",")):
-                account, separator, key = item.partition("=")
-                if not separator or not account.strip() or not key.strip():
-                    raise ValueError("expected account=key")
-                accounts.setdefault(account.strip(), []).append(key.strip())
-            return {account: keys[0] if len(keys) == 1 else tuple(keys) for account, keys in accounts.items()}
-    except ValueError as exc:
-        shown = "(masked)" if name.endswith(("_KEYS", "_KEY")) else repr(raw)
-        raise ImproperlyConfiguredException(f"{name}={shown} is not a valid value") from exc
+    if kind == "bool":
+        if text.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if text.lower() in {"0", "false", "no", "off", ""}:
+            return False
+        raise ValueError("true or false (also 1/0, yes/no, on/off)")
+    if kind == "int":
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError("a whole number") from None
+    if kind == "float":
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError("a number") from None
+    if kind.startswith(("frozenset", "Sequence")):
+        items = (item.strip() for item in text.split(",") if item.strip())
+        return frozenset(items) if kind.startswith("frozenset") else tuple(items)
+    if kind.startswith("Mapping"):
+        accounts: dict[str, list[str]] = {}
+        for item in filter(str.strip, text.split(",")):
+            account, separator, key = item.partition("=")
+            if not separator or not account.strip() or not key.strip():
+                raise ValueError("account=key, comma-separated")
+            accounts.setdefault(account.strip(), []).append(key.strip())
+        return {account: keys[0] if len(keys) == 1 else tuple(keys) for account, keys in accounts.items()}
     return text
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, tuple):
-        return ",".join(value) or "(empty)"
-    if isinstance(value, frozenset | Mapping):
-        return "(empty)" if not value else repr(value)
-    return repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)

@@ -6,9 +6,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from litestar import Router
-from litestar.exceptions import ImproperlyConfiguredException
 from litestar.plugins import CLIPlugin, InitPlugin
 
 from litestar_registry.api.admin import AdminController
@@ -18,10 +18,10 @@ from litestar_registry.api.problems import exception_handlers
 from litestar_registry.api.registry_dialect import RegistryController
 from litestar_registry.api.ttl_dialect import TtlSettings, ttl_router
 from litestar_registry.background import Sweeper
-from litestar_registry.config import RegistryConfig
+from litestar_registry.config import RegistryConfig, RegistryConfigurationError
 from litestar_registry.core.auth import Authenticator, KeyAuthenticator
 from litestar_registry.core.registry import Registry, RegistryPolicy
-from litestar_registry.store import StoreConfigurationError, create_store
+from litestar_registry.store import StoreConfigurationError, create_store, mask_url
 
 if TYPE_CHECKING:
     from click import Group
@@ -63,7 +63,17 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
                 config.store_url, create_schema=config.create_schema, sqlalchemy_config=config.sqlalchemy_config
             )
         except StoreConfigurationError as exc:
-            raise ImproperlyConfiguredException(f"litestar-registry: {exc}") from exc
+            raise RegistryConfigurationError([f"{self._store_setting()}: {exc}"]) from None
+
+    def _store_setting(self) -> str:
+        """The setting that chose the store, as messages name it (a URL's password masked)."""
+        config = self.config
+        if config.store is not None:
+            return f"RegistryConfig.store ({type(config.store).__name__})"
+        if config.sqlalchemy_config is not None:
+            url = getattr(config.sqlalchemy_config, "connection_string", None)
+            return "RegistryConfig.sqlalchemy_config" + (f" ({mask_url(url)})" if url else " (the host's engine)")
+        return f"REGISTRY_STORE_URL={mask_url(config.store_url)}"
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Mount the registry's Routers with their own dependencies and error handlers; hook the store's lifespan.
@@ -107,8 +117,22 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
 
     @asynccontextmanager
     async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
-        """Open the store (creating the schema when configured), run the sweeper, and close both at shutdown."""
-        await self.store.open()
+        """Open the store (creating the schema when configured), run the sweeper, and close both at shutdown.
+
+        A store that does not open stops startup with a :class:`RegistryConfigurationError` naming its setting, the
+        password masked, also logged as one ERROR line (the underlying error is logged at DEBUG level).
+        """
+        try:
+            await self.store.open()
+        except Exception as exc:
+            # The server logs the traceback of a failed startup; this line says what to fix before it does.
+            error = RegistryConfigurationError(
+                [f"{self._store_setting()}: the store did not open: {self._reason(exc)}"]
+            )
+            logger.debug("litestar-registry: the store did not open", exc_info=True)
+            logger.error("%s", error)
+            raise error from None
+        logger.info("litestar-registry: store %s, from %s", type(self.store).__name__, self._store_setting())
         try:
             if self.config.sweeper_enabled:
                 self._sweeper.start()
@@ -116,6 +140,19 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
         finally:
             await self._sweeper.stop()
             await self.store.close()
+
+    def _reason(self, exc: Exception) -> str:
+        """The first line of ``exc``, with the password of the store's URL masked should the message hold it."""
+        text = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
+        config = self.config
+        url = getattr(config.sqlalchemy_config, "connection_string", None) or (
+            config.store_url if config.store is None and config.sqlalchemy_config is None else None
+        )
+        try:
+            password = urlsplit(url).password if url else None
+        except ValueError:
+            password = None
+        return text.replace(password, "***") if password else text
 
     def on_cli_init(self, cli: Group) -> None:
         """Add the ``litestar registry`` command group."""

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,6 +21,7 @@ from litestar_registry.store.sqlalchemy.migrate import VERSION_TABLE, head
 from tests.backends import sqlite_tables
 
 OUR_TABLES = {"registry_services", "registry_service_versions"}
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def invoke(plugin: RegistryPlugin, *args: str) -> Result:
@@ -89,3 +93,81 @@ def test_a_borrowed_host_config_is_migrated_through_its_own_url(tmp_path: Path) 
     assert secret.migration_target() == ("postgresql+asyncpg://u:pw@db/app", {})  # the password reaches Alembic
     assert f"-> {head()}" in invoke(plugin, "db", "upgrade").output
     assert {*OUR_TABLES, VERSION_TABLE} <= sqlite_tables(tmp_path / "host.db")
+
+
+SECRETS = ("key-of-billing-0123456789", "key-of-ops-0123456789", "key-of-ttl-0123456789", "pw-secret-77")
+SETTINGS = {
+    "REGISTRY_STORE_URL": "redis://:pw-secret-77@127.0.0.1:1/0",
+    "REGISTRY_SERVICE_KEYS": "billing=key-of-billing-0123456789,billing=old-key-of-billing-012345",
+    "REGISTRY_ADMIN_KEYS": "ops=key-of-ops-0123456789",
+    "REGISTRY_TTL_REGISTRATION_KEY": "key-of-ttl-0123456789",
+    "REGISTRY_TAGS": "registry,platform",
+    "REGISTRY_AUTO_APPROVE_SLUGS": "search,billing",
+    "REGISTRY_DEFAULT_TTL_SECONDS": "12.5",
+    "REGISTRY_TTL_SECONDS": "",
+    "REGISTRY_PUBLIC_READS": "yes",
+    "REGISTRY_MAX_PAGE_SIZE": "200",
+}
+
+
+def env_file(text: str) -> dict[str, str]:
+    """The variables an env file sets, read as ``docker --env-file`` or systemd would: no quotes, ``#`` comments."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, separator, value = line.partition("=")
+        assert separator, line
+        assert name.startswith("REGISTRY_"), line
+        assert name not in values, f"{name} printed twice"
+        values[name] = value
+    return values
+
+
+def test_env_prints_an_env_file_that_reads_back_as_the_same_settings() -> None:
+    config = RegistryConfig.from_env(SETTINGS)
+    output = invoke(RegistryPlugin(config), "env", "--show-secrets").output
+    for never in ("None", "(empty)", "'", '"'):
+        assert never not in output
+    printed = env_file(output)
+    assert list(printed) == [variable for variable, _, _ in RegistryConfig.environment_variables()]
+    assert printed["REGISTRY_TTL_SECONDS"] == ""  # unset reads back as unset
+    assert RegistryConfig.from_env(printed).to_env(show_secrets=True) == config.to_env(show_secrets=True)
+
+
+def test_env_masks_secrets_unless_asked_and_stays_a_valid_env_file() -> None:
+    config = RegistryConfig.from_env(SETTINGS)
+    output = invoke(RegistryPlugin(config), "env").output
+    for secret in SECRETS:
+        assert secret not in output
+    assert "# REGISTRY_SERVICE_KEYS=billing=ke******,billing=ol******  (masked" in output
+    assert "# REGISTRY_STORE_URL=redis://:***@127.0.0.1:1/0  (masked" in output
+    printed = env_file(output)
+    masked = {"REGISTRY_STORE_URL", "REGISTRY_SERVICE_KEYS", "REGISTRY_ADMIN_KEYS", "REGISTRY_TTL_REGISTRATION_KEY"}
+    assert masked.isdisjoint(printed)
+    again = RegistryConfig.from_env({**printed, **{name: SETTINGS[name] for name in masked}})
+    assert again.to_env(show_secrets=True) == config.to_env(show_secrets=True)
+
+
+def test_env_defaults_read_back_as_the_defaults() -> None:
+    output = invoke(RegistryPlugin(RegistryConfig.from_env(SETTINGS)), "env", "--defaults").output
+    assert RegistryConfig.from_env(env_file(output)).to_env() == RegistryConfig().to_env()
+
+
+def test_a_bad_setting_stops_the_command_line_with_one_line_and_no_traceback() -> None:
+    """What a host sees from ``litestar``: click prints the configuration error, key masked, and exits with 1."""
+    environ = {
+        **os.environ,
+        "REGISTRY_EXPIRY_WINDOWS": "three",
+        "REGISTRY_ADMIN_KEYS": "ops:key-of-ops-0123456789",
+    }
+    command = [sys.executable, "-m", "litestar", "--app", "example_app.app:app", "registry", "env"]
+    result = subprocess.run(command, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "Traceback" not in output
+    assert output.count("litestar-registry configuration:") == 1, output
+    message = " ".join(output.translate(str.maketrans("│╭╮╰╯─", "      ")).split())  # rich-click draws a box
+    assert "REGISTRY_EXPIRY_WINDOWS (expiry_windows): expected a whole number, got 'three'" in message
+    assert "REGISTRY_ADMIN_KEYS (admin_keys): expected account=key, comma-separated, got 'op******'" in message
+    assert "key-of-ops-0123456789" not in output

@@ -72,15 +72,11 @@ def value_format(annotation: str) -> str:
     return f"{text}; empty: unset" if annotation.endswith("| None") else text
 
 
-def shown_default(default: str) -> str:
-    """A default from ``environment_variables()`` as the table shows it: strings unquoted, ``None`` as unset."""
-    if default == "(empty)":
-        return "(empty)"
-    if default == "None":
-        return "(unset)"
-    if len(default) >= 2 and default[0] == default[-1] == "'":
-        default = default[1:-1]
-    return f"``{default}``" if default else "(empty string)"
+def shown_default(default: str, annotation: str) -> str:
+    """A default from ``environment_variables()`` (as a variable holds it) as the table shows it; empty as unset."""
+    if not default:
+        return "(unset)" if annotation.replace(" ", "").endswith("|None") else "(empty)"
+    return f"``{default}``"
 
 
 def list_table(header: Iterable[str], rows: Iterable[Iterable[str]], widths: str = "auto") -> str:
@@ -128,7 +124,7 @@ class EnvTable(_TableDirective):
             rows.append(
                 [
                     f"``{variable}``",
-                    shown_default(default),
+                    shown_default(default, annotations[name]),
                     value_format(annotations[name]),
                     f"{doc}\n\n(:attr:`~litestar_registry.RegistryConfig.{name}`)",
                 ]

@@ -13,7 +13,16 @@ from typing import Protocol, TypeAlias, runtime_checkable
 
 import msgspec
 
-__all__ = ("MIN_KEY_LENGTH", "AccountKeys", "Authenticator", "KeyAuthenticator", "Principal", "Role", "check_keys")
+__all__ = (
+    "MIN_KEY_LENGTH",
+    "AccountKeys",
+    "Authenticator",
+    "KeyAuthenticator",
+    "Principal",
+    "Role",
+    "check_keys",
+    "mask",
+)
 
 MIN_KEY_LENGTH = 16
 """Shorter keys are refused: a key is a password that a script can guess at the speed of the network."""
@@ -55,28 +64,35 @@ def _keys_of(keys: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def mask(key: str) -> str:
-    """A key as it may appear in a message: its first two characters, then stars."""
-    return key[:2] + "*" * 6
+    """A key as it may appear in a message: stars, after the first two characters of a key long enough to keep it."""
+    return (key[:2] if len(key) >= MIN_KEY_LENGTH else "") + "*" * 6
 
 
 def check_keys(roles: Mapping[str, AccountKeys]) -> list[str]:
     """What is wrong with these keys (``{role name: {account: key(s)}}``), with every key masked; empty when fine.
 
-    A key shorter than :data:`MIN_KEY_LENGTH`, an empty account name, or one key given to two accounts or roles (the
-    registry could not tell who calls) is refused.
+    Refused: a key shorter than :data:`MIN_KEY_LENGTH`; a key with a space, a comma or a character other than
+    visible ASCII (it could not travel in a header, nor be written in ``account=key,...``); an account name that is
+    empty or holds ``,`` or ``=``; one key given to two accounts or roles (the registry could not tell who calls).
     """
     problems: list[str] = []
     owners: dict[str, str] = {}
     for role, accounts in roles.items():
         for account, keys in accounts.items():
-            if not account.strip():
-                problems.append(f"{role}: an account name is empty")
+            if not account.strip() or account != account.strip() or any(char in account for char in ",="):
+                problems.append(f"{role}: expected an account name without ',', '=' or outer spaces, got {account!r}")
             for key in _keys_of(keys):
                 where = f"{role} account {account!r}"
                 if len(key) < MIN_KEY_LENGTH:
-                    problems.append(f"{where}: key {mask(key)} is shorter than {MIN_KEY_LENGTH} characters")
+                    problems.append(
+                        f"{where}: expected a key of {MIN_KEY_LENGTH} characters or more, got {mask(key)} ({len(key)})"
+                    )
+                elif not (key.isascii() and key.isprintable()) or any(char in key for char in " ,"):
+                    problems.append(
+                        f"{where}: expected a key of visible ASCII without spaces or commas, got {mask(key)}"
+                    )
                 elif key in owners and owners[key] != where:
-                    problems.append(f"{where}: key {mask(key)} is also the key of {owners[key]}")
+                    problems.append(f"{where}: expected a key of its own, got {mask(key)}, the key of {owners[key]}")
                 owners.setdefault(key, where)
     return problems
 
