@@ -5,15 +5,21 @@ uv, lets uv build `.venv` from the lock file (`--frozen`: the lock is never rewr
 
     python3 scripts/dev.py serve   # the example app on http://127.0.0.1:8000 (SQLite, no server needed)
     python3 scripts/dev.py test    # ruff, mypy, pytest (every backend) and the docs build, warnings as errors
+
+Arguments after `serve` go to the app (`--port 8765`). `serve` passes SIGTERM and SIGINT on to the app and waits
+for it to shut down, so stopping the script stops the server and frees its port. DEV_SKIP_SYNC=1 skips the
+bootstrap and runs in `.venv` as it is (no network; the tests use it).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import venv
 from pathlib import Path
+from types import FrameType
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / ".bootstrap"
@@ -46,12 +52,13 @@ def _uv() -> Path:
 def _sync() -> dict[str, str]:
     env = dict(os.environ, UV_PROJECT_ENVIRONMENT=str(ENV), UV_PYTHON_DOWNLOADS="never")
     env.pop("VIRTUAL_ENV", None)
-    subprocess.run(
-        [str(_uv()), "sync", "--frozen", "--all-extras", "--quiet", "--python", sys.executable],
-        check=True,
-        cwd=ROOT,
-        env=env,
-    )
+    if env.get("DEV_SKIP_SYNC") != "1":
+        subprocess.run(
+            [str(_uv()), "sync", "--frozen", "--all-extras", "--quiet", "--python", sys.executable],
+            check=True,
+            cwd=ROOT,
+            env=env,
+        )
     env["PATH"] = f"{ENV / BIN}{os.pathsep}{env['PATH']}"
     return env
 
@@ -61,6 +68,39 @@ def _run(env: dict[str, str], *argv: str) -> None:
     subprocess.run(argv, check=True, cwd=ROOT, env=env)
 
 
+def _serve(env: dict[str, str], *argv: str) -> int:
+    """Run the example app until it exits, passing on SIGTERM and SIGINT (and a hangup, as SIGTERM) sent here.
+
+    The app runs in a session of its own, so a Ctrl-C in the terminal reaches it once, through this script: uvicorn
+    takes a second SIGINT as "quit without shutting down", which would leave the store open. On Windows the console
+    delivers Ctrl-C to the app itself; SIGTERM is passed on.
+    """
+    posix = os.name != "nt"
+    passed_on: dict[int, int] = {signal.SIGTERM: signal.SIGTERM}
+    if posix:
+        passed_on |= {signal.SIGINT: signal.SIGINT, signal.SIGHUP: signal.SIGTERM}
+    server: subprocess.Popen[bytes] | None = None
+    pending: list[int] = []
+
+    def pass_on(signum: int, _: FrameType | None) -> None:
+        if server is None:
+            pending.append(passed_on[signum])  # arrived before the app started: delivered right after
+        elif server.poll() is None:
+            server.send_signal(passed_on[signum])
+
+    for received in passed_on:
+        signal.signal(received, pass_on)
+    if not posix:
+        signal.signal(signal.SIGINT, lambda *_: None)
+    command = ["python", "-m", "example_app", *argv]
+    server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=posix)
+    print("+", " ".join(command), f"(pid {server.pid})", flush=True)
+    for early in pending:
+        server.send_signal(early)
+    code = server.wait()
+    return 128 - code if code < 0 else code  # ended by signal N: exit 128 + N, as a shell reports it
+
+
 def main() -> int:
     """Dispatch `serve` or `test`."""
     command = sys.argv[1] if len(sys.argv) > 1 else ""
@@ -68,15 +108,14 @@ def main() -> int:
         print(__doc__)
         return 2
     env = _sync()
+    if command == "serve":
+        return _serve(env, *sys.argv[2:])
     try:
-        if command == "serve":
-            _run(env, "python", "-m", "example_app", *sys.argv[2:])
-        else:
-            _run(env, "ruff", "check", ".")
-            _run(env, "ruff", "format", "--check", ".")
-            _run(env, "mypy")
-            _run(env, "pytest", *sys.argv[2:])
-            _run(env, "sphinx-build", "-W", "--keep-going", "-q", "-b", "html", "docs", "docs/_build/html")
+        _run(env, "ruff", "check", ".")
+        _run(env, "ruff", "format", "--check", ".")
+        _run(env, "mypy")
+        _run(env, "pytest", *sys.argv[2:])
+        _run(env, "sphinx-build", "-W", "--keep-going", "-q", "-b", "html", "docs", "docs/_build/html")
     except subprocess.CalledProcessError as exc:
         return exc.returncode or 1
     except KeyboardInterrupt:
