@@ -115,7 +115,8 @@ class RegistryConfig:
     public_reads: bool = field(default=False, metadata=_env("PUBLIC_READS"))
     """Let unauthenticated callers list and discover services."""
     dev_mode: bool = field(default=False, metadata=_env("DEV_MODE"))
-    """Honour ``X-Dev-Account`` / ``X-Dev-Role`` headers instead of keys. Never in production."""
+    """Honour ``X-Dev-Account`` / ``X-Dev-Role`` headers instead of keys: anyone may act as anyone, admin included.
+    Never in production; every start logs a warning while it is on."""
     authenticator: Authenticator | None = None
     """Replaces the key-based authenticator (JWT/JWKS, say) (code only)."""
     dependents_check: DependentsCheck | None = None
@@ -131,7 +132,11 @@ class RegistryConfig:
     ttl_path: str = field(default="/v2/services", metadata=_env("TTL_PATH"))
     """Where the TTL dialect (seed 004: ``$register``, ``$ping``) is mounted; empty to leave it out."""
     ttl_registration_key: str | None = field(default=None, metadata=_env("TTL_REGISTRATION_KEY", secret=True))
-    """The ``X-Service-Key`` the TTL dialect's writes need. Unset: its writes are open, and a warning is logged."""
+    """The ``X-Service-Key`` the TTL dialect's writes need (missing: 422, wrong: 401). Unset, its writes answer 401
+    unless ``ttl_open`` is on, and every start logs a warning saying how to key or open it."""
+    ttl_open: bool = field(default=False, metadata=_env("TTL_OPEN"))
+    """Let anyone register, ping and delete through the TTL dialect without a key (closed networks, development).
+    Off by default; contradicts a ``ttl_registration_key``. Every start logs a warning while it is on."""
     ttl_seconds: float | None = field(default=None, metadata=_env("TTL_SECONDS"))
     """The TTL of services registered through the TTL dialect; unset takes ``default_ttl_seconds``."""
     ttl_expiry_windows: int = field(default=1, metadata=_env("TTL_EXPIRY_WINDOWS"))
@@ -186,6 +191,8 @@ class RegistryConfig:
                 bad("default_page_size", f"at most {_ref('max_page_size', self.max_page_size)}", self.default_page_size)
         if not isinstance(self.ttl_account, str) or not self.ttl_account.strip():
             bad("ttl_account", "an account name", self.ttl_account)
+        if self.ttl_open and self.ttl_registration_key is not None:
+            bad("ttl_open", f"false while {_ref('ttl_registration_key')} is set (a keyed dialect is not open)", True)
         ttl_key = {self.ttl_account: self.ttl_registration_key} if self.ttl_registration_key is not None else {}
         problems += check_keys(
             {

@@ -100,6 +100,7 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
                 expiry_windows=config.ttl_expiry_windows,
                 account=config.ttl_account,
                 key=config.ttl_registration_key,
+                open=config.ttl_open,
             )
             app_config.route_handlers.append(
                 ttl_router(
@@ -108,12 +109,41 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
                     include_in_schema=config.include_in_schema,
                     tags=[*config.tags, "ttl"],
                     max_body_bytes=config.max_body_bytes,
+                    guards=list(config.guards),
                 )
             )
         app_config.lifespan.append(self.lifespan)
-        if config.authenticator is None and not (config.service_keys or config.admin_keys or config.dev_mode):
-            logger.warning("litestar-registry: no service or admin keys configured; every registry write answers 401")
         return app_config
+
+    def _warn_about_openings(self) -> None:
+        """Log, at every start, each way in which this registry is open or unusable: nobody should miss one."""
+        config = self.config
+        if config.dev_mode and config.authenticator is None:
+            logger.warning(
+                "litestar-registry: DEV MODE IS ON (REGISTRY_DEV_MODE): any caller may act as any account, admin "
+                "included, by sending X-Dev-Account and X-Dev-Role headers. Never run this in production."
+            )
+        elif config.dev_mode:
+            logger.warning("litestar-registry: REGISTRY_DEV_MODE has no effect: a custom authenticator is configured")
+        elif config.authenticator is None and not (config.service_keys or config.admin_keys):
+            logger.warning(
+                "litestar-registry: no service or admin keys configured; every registry write answers 401. Set "
+                "REGISTRY_SERVICE_KEYS and REGISTRY_ADMIN_KEYS (account=key,...)"
+            )
+        if config.ttl_path and config.ttl_open:
+            logger.warning(
+                "litestar-registry: the TTL dialect at %s is open (REGISTRY_TTL_OPEN): anyone who reaches it may "
+                "register, ping and delete services",
+                config.ttl_path,
+            )
+        elif config.ttl_path and config.ttl_registration_key is None:
+            logger.warning(
+                "litestar-registry: the TTL dialect at %s has no key, so its writes answer 401. Set "
+                "REGISTRY_TTL_REGISTRATION_KEY (ttl_registration_key) to require it in X-Service-Key, "
+                "REGISTRY_TTL_OPEN=true (ttl_open=True) to let anyone write, or REGISTRY_TTL_PATH= (empty) to leave "
+                "the dialect out",
+                config.ttl_path,
+            )
 
     @asynccontextmanager
     async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
@@ -122,6 +152,7 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
         A store that does not open stops startup with a :class:`RegistryConfigurationError` naming its setting, the
         password masked, also logged as one ERROR line (the underlying error is logged at DEBUG level).
         """
+        self._warn_about_openings()
         try:
             await self.store.open()
         except Exception as exc:

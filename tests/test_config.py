@@ -29,6 +29,7 @@ def test_environment_sets_every_kind_of_field() -> None:
             " billing=k3-0123456789abcdef",
             "REGISTRY_AUTO_APPROVE_SLUGS": "billing,search",
             "REGISTRY_TAGS": "registry, platform",
+            "REGISTRY_TTL_OPEN": "on",
             "UNRELATED": "ignored",
         }
     )
@@ -43,6 +44,7 @@ def test_environment_sets_every_kind_of_field() -> None:
     }
     assert config.auto_approve_slugs == frozenset({"billing", "search"})
     assert config.tags == ("registry", "platform")
+    assert config.ttl_open is True
 
 
 def test_code_wins_over_environment() -> None:

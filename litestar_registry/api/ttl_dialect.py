@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -17,7 +18,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody
-from litestar.types import ExceptionHandlersMap
+from litestar.types import ExceptionHandlersMap, Guard
 
 from litestar_registry.api.problems import invalid_fields
 from litestar_registry.core import errors
@@ -182,7 +183,9 @@ DETAIL = {
     )
 }
 
-ServiceKey = Annotated[str | None, HeaderParameter(name="X-Service-Key", description="Required when a key is set")]
+ServiceKey = Annotated[
+    str | None, HeaderParameter(name="X-Service-Key", description="The registry's TTL key: writes need it")
+]
 
 
 class TtlDialect(Controller):
@@ -266,19 +269,26 @@ class TtlSettings(msgspec.Struct, kw_only=True, frozen=True):
     expiry_windows: int
     account: str
     key: str | None
+    open: bool = False
+    """Without a key, whether anyone may write (``ttl_open``); otherwise writes answer 401."""
 
 
 def ttl_router(
-    registry: Registry, settings: TtlSettings, *, include_in_schema: bool, tags: list[str], max_body_bytes: int
+    registry: Registry,
+    settings: TtlSettings,
+    *,
+    include_in_schema: bool,
+    tags: list[str],
+    max_body_bytes: int,
+    guards: Sequence[Guard] = (),
 ) -> Router:
     """The TTL dialect's Router at ``settings.path``, with its own dependencies and ``{"detail"}`` errors.
 
     ``max_body_bytes`` bounds what one registration stores: ``info`` is kept as sent, unknown fields included.
+    ``guards`` are the host's, as on every Router the plugin mounts.
     """
     principal = Principal(account=settings.account, role=Role.SERVICE)
     expected = settings.key.encode() if settings.key else None
-    if expected is None:
-        logger.warning("litestar-registry: no TTL registration key set; %s writes are open to anyone", settings.path)
 
     def provide_core() -> Registry:
         return registry
@@ -288,7 +298,9 @@ def ttl_router(
 
     def provide_writer(x_service_key: ServiceKey = None) -> Principal:
         if expected is None:
-            return principal
+            if settings.open:
+                return principal
+            raise errors.AuthenticationRequired("Writes are closed: this registry has no service key configured")
         if x_service_key is None:
             raise ValidationException(
                 "X-Service-Key header is required",
@@ -307,6 +319,7 @@ def ttl_router(
             "registry_ttl_writer": Provide(provide_writer, sync_to_thread=False),
         },
         exception_handlers=HANDLERS,
+        guards=list(guards),
         include_in_schema=include_in_schema,
         tags=tags,
         request_max_body_size=max_body_bytes,

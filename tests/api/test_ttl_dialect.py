@@ -113,11 +113,12 @@ async def test_key_missing_is_422_wrong_is_401_and_reads_are_public(v2: Harness)
     assert (await v2.client.get(V2)).status_code == 200
 
 
-async def test_no_key_configured_means_open_writes(make_harness: Any, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level("WARNING", logger="litestar_registry"):
-        h = await make_harness()
-    assert any("no TTL registration key" in message for message in caplog.messages)
-    assert (await h.client.post(f"{V2}/$register", json=payload())).status_code == 200
+async def test_no_key_configured_means_closed_writes_unless_opened(make_harness: Any) -> None:
+    closed = await make_harness()
+    assert (await closed.client.post(f"{V2}/$register", json=payload())).status_code == 401
+    assert await closed.plugin.store.get("my-model") is None
+    opened = await make_harness(ttl_open=True)
+    assert (await opened.client.post(f"{V2}/$register", json=payload())).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -183,7 +184,7 @@ async def test_one_registry_for_both_dialects(v2: Harness) -> None:
 
 
 async def test_per_service_and_per_plugin_ttl(make_harness: Any) -> None:
-    h = await make_harness(ttl_seconds=10)
+    h = await make_harness(ttl_seconds=10, ttl_open=True)
     first = await h.client.post(f"{V2}/$register", json=payload())
     assert first.json()["ttl_seconds"] == 10.0
     own = await h.client.post(f"{V2}/$register", json={**payload("other"), "ttl_seconds": 5})
