@@ -101,7 +101,7 @@ class RegistryConfig:
     )
     """Service accounts and their keys: ``{account: key}``, or ``{account: [key, ...]}`` while rotating. From the
     environment: ``account=key,account2=key2`` (an account named twice gets both keys). Keys have at least 16
-    characters, and no key belongs to two accounts or roles."""
+    characters of visible ASCII, no spaces or commas, and no key belongs to two accounts or roles."""
     admin_keys: Mapping[str, str | Sequence[str]] = field(
         default_factory=dict, metadata=_env("ADMIN_KEYS", secret=True)
     )
