@@ -19,6 +19,9 @@ DEMO_SETTINGS = {
     "REGISTRY_ADMIN_KEYS": "admin=demo-admin-key-0000",
     "REGISTRY_AUTO_APPROVE_ACCOUNTS": "demo",
     "REGISTRY_TTL_REGISTRATION_KEY": "demo-ttl-key-0000",
+    # Ten minutes instead of the library's 30 s: a person typing the walkthrough's commands would see every service
+    # turn degraded between two of them.
+    "REGISTRY_DEFAULT_TTL_SECONDS": "600",
 }
 """Used only for variables the environment leaves unset, and only when it sets no keys at all."""
 
