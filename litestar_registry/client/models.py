@@ -180,9 +180,10 @@ class TtlServiceInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
 
     id: str
     display_name: str
+    model_metadata: dict[str, Any]
+    """Who made the model (``author``, ``organization``, ...); required by the dialect, even when empty."""
     version: str = "1.0.0"
     description: str | None = None
-    model_metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     period_type: str | None = None
     min_prediction_periods: int | None = None
     max_prediction_periods: int | None = None
