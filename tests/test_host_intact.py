@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -127,8 +128,8 @@ async def test_host_database_commands_see_only_the_hosts_tables(
     assert "host_widget" not in remaining
     assert {"registry_services", "registry_service_versions", "registry_alembic_version"} <= remaining
 
-    shown = await litestar("registry", "env")
-    assert "REGISTRY_STORE_URL='sqlite+aiosqlite:///registry.db'" in shown
+    shown = await litestar("registry", "env")  # our commands, beside the host's
+    assert re.search(r"^REGISTRY_STORE_URL=", shown, re.MULTILINE), shown
 
 
 # --- the host's migrations, on the engine it shares with the registry ----------------------------------------------
@@ -195,8 +196,9 @@ async def test_the_hosts_own_migrations_keep_every_registration(
         body = {"slug": "billing", "name": "billing", "version": "1.1.0"}
         assert (await client.put("/api/v1/registry/register", json=body, headers=auth)).status_code == 200
     tables, services, versions = await snapshot(shared_url)
-    registry_tables = {"registry_services", "registry_service_versions", "registry_alembic_version"}
-    assert tables == registry_tables
+    registry_tables = {name for name in tables if name.startswith("registry_")}
+    assert tables == registry_tables  # the host's own wait for its migrations
+    assert {"registry_services", "registry_service_versions", "registry_alembic_version"} <= registry_tables
     assert [slug for slug, *_ in services] == ["billing", "search", "search-indexer"]
     assert len(versions) == 4
 
