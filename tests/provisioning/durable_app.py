@@ -34,15 +34,21 @@ def definition(config: dict[str, Any]) -> WorkflowDefinition:
             await asyncio.sleep(3600)
         return {"prepared": True}
 
+    async def side(ctx: StepContext) -> dict[str, Any]:
+        # Runs beside the callback step; slow in the first process only, so a replay sees other timings.
+        await asyncio.sleep(float(config.get("side_seconds", 0)))
+        return {"side": True}
+
     async def finish(ctx: StepContext) -> dict[str, Any]:
-        return {"endpoint": ctx.dependencies["external"]["endpoint"]}
+        return {"endpoint": ctx.dependencies["external"]["endpoint"], "side": ctx.dependencies["side"]["side"]}
 
     return WorkflowDefinition(
         "provision",
         [
             Step("prepare", Call(prepare)),
             Step("external", Callback(), depends_on=("prepare",), timeout_seconds=300),
-            Step("finish", Call(finish), depends_on=("external",)),
+            Step("side", Call(side), depends_on=("prepare",)),
+            Step("finish", Call(finish), depends_on=("external", "side")),
         ],
     )
 
