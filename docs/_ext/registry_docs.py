@@ -4,9 +4,12 @@ Directives (use them in reStructuredText pages, or inside a MyST ``{eval-rst}`` 
 
 ``registry-env-table``
     Every ``REGISTRY_*`` variable, from :meth:`RegistryConfig.environment_variables` plus the attribute docstring
-    under each field of ``RegistryConfig`` (read with :mod:`ast`: attribute docstrings exist only in the source).
+    under each field of ``RegistryConfig`` (read with :mod:`ast`: attribute docstrings exist only in the source),
+    then the announcing client's ``REGISTRY_CLIENT_*`` ones (``RegistryClientConfig``). An argument, ``server`` or
+    ``client``, shows one of the two only.
 ``registry-code-only-table``
-    The ``RegistryConfig`` fields that only code can set (no environment variable), with their docstrings.
+    The ``RegistryConfig`` fields that only code can set (no environment variable), with their docstrings;
+    ``client`` as argument: those of ``RegistryClientConfig``.
 ``registry-state-table``
     The registry's state table, from ``litestar_registry.core.states.TRANSITIONS``.
 ``registry-error-codes``
@@ -34,6 +37,23 @@ from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
 logger = logging.getLogger(__name__)
+
+CONFIGS = {
+    "server": ("litestar_registry.config", "RegistryConfig", "litestar_registry.RegistryConfig"),
+    "client": (
+        "litestar_registry.client.config",
+        "RegistryClientConfig",
+        "litestar_registry.client.RegistryClientConfig",
+    ),
+}
+"""The config dataclasses the settings tables read: ``{argument: (module, class, documented name)}``."""
+
+
+def configs(names: Iterable[str]) -> list[tuple[type, str]]:
+    """``(class, documented name)`` of the configs named (keys of ``CONFIGS``)."""
+    from importlib import import_module
+
+    return [(getattr(import_module(CONFIGS[name][0]), CONFIGS[name][1]), CONFIGS[name][2]) for name in names]
 
 
 def field_docstrings(cls: type) -> dict[str, str]:
@@ -107,50 +127,58 @@ class _TableDirective(SphinxDirective):
 class EnvTable(_TableDirective):
     """Every ``REGISTRY_*`` environment variable, its default, format and meaning."""
 
-    def run(self) -> list[Any]:
-        from litestar_registry.config import RegistryConfig
+    optional_arguments = 1
 
-        self.source_of(RegistryConfig)
-        docs = field_docstrings(RegistryConfig)
-        annotations = {spec.name: str(spec.type) for spec in fields(RegistryConfig)}
+    def run(self) -> list[Any]:
         rows = []
-        for variable, name, default in RegistryConfig.environment_variables():
-            doc = docs.get(name)
-            if not doc:
-                logger.warning(
-                    "RegistryConfig.%s has no attribute docstring for the docs", name, location=self.get_location()
+        for config, documented in configs(self.arguments or CONFIGS):
+            self.source_of(config)
+            docs = field_docstrings(config)
+            annotations = {spec.name: str(spec.type) for spec in fields(config)}
+            for variable, name, default in config.environment_variables():
+                doc = docs.get(name)
+                if not doc:
+                    logger.warning(
+                        "%s.%s has no attribute docstring for the docs",
+                        config.__name__,
+                        name,
+                        location=self.get_location(),
+                    )
+                    doc = ""
+                rows.append(
+                    [
+                        f"``{variable}``",
+                        shown_default(default, annotations[name]),
+                        value_format(annotations[name]),
+                        f"{doc}\n\n(:attr:`~{documented}.{name}`)",
+                    ]
                 )
-                doc = ""
-            rows.append(
-                [
-                    f"``{variable}``",
-                    shown_default(default, annotations[name]),
-                    value_format(annotations[name]),
-                    f"{doc}\n\n(:attr:`~litestar_registry.RegistryConfig.{name}`)",
-                ]
-            )
         return self.table(list_table(["Variable", "Default", "Format", "Meaning"], rows, "30 15 15 40"))
 
 
 class CodeOnlyTable(_TableDirective):
     """The settings without an environment variable: only code can set them."""
 
-    def run(self) -> list[Any]:
-        from litestar_registry.config import RegistryConfig
+    optional_arguments = 1
 
-        self.source_of(RegistryConfig)
-        docs = field_docstrings(RegistryConfig)
+    def run(self) -> list[Any]:
+        ((config, documented),) = configs(self.arguments or ["server"])
+        self.source_of(config)
+        docs = field_docstrings(config)
         rows = []
-        for spec in fields(RegistryConfig):
+        for spec in fields(config):
             if "env" in spec.metadata:
                 continue
             doc = docs.get(spec.name)
             if not doc:
                 logger.warning(
-                    "RegistryConfig.%s has no attribute docstring for the docs", spec.name, location=self.get_location()
+                    "%s.%s has no attribute docstring for the docs",
+                    config.__name__,
+                    spec.name,
+                    location=self.get_location(),
                 )
                 doc = ""
-            rows.append([f":attr:`~litestar_registry.RegistryConfig.{spec.name}`", doc])
+            rows.append([f":attr:`~{documented}.{spec.name}`", doc])
         return self.table(list_table(["Field", "Meaning"], rows, "25 75"))
 
 
