@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar_registry.core.models import Entrypoint, ServiceRecord, ServiceStatus, VersionEntry
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -41,3 +44,17 @@ def first_version(record: ServiceRecord) -> VersionEntry:
     return VersionEntry(
         slug=record.slug, version=record.version, previous_version=None, recorded_at=record.registered_at
     )
+
+
+def insert_rows(conn: Connection, *records: ServiceRecord, omit: tuple[str, ...] = ("contact_revision",)) -> None:
+    """Insert ``records`` (revision 1) and their first history entries with plain SQL, as a store at an older schema
+    revision would have: ``omit`` names the columns that schema does not have yet."""
+    from sqlalchemy import insert
+
+    from litestar_registry.store.sqlalchemy.models import ServiceModel, ServiceVersionModel
+    from litestar_registry.store.sqlalchemy.store import _history_row, _row
+
+    for record in records:
+        row = {key: value for key, value in _row(record, record.revision).items() if key not in omit}
+        conn.execute(insert(ServiceModel.__table__).values(slug=record.slug, **row))
+        conn.execute(insert(ServiceVersionModel.__table__).values(**_history_row(first_version(record))))

@@ -35,7 +35,7 @@ from litestar_registry.store.sqlalchemy.migrate import (
     upgrade_sync,
 )
 from tests.backends import POSTGRES_URL, backend_url, require_server
-from tests.records import T0, first_version, make_record
+from tests.records import T0, first_version, insert_rows, make_record
 
 OUR_TABLES = {"registry_services", "registry_service_versions"}
 
@@ -229,9 +229,8 @@ async def test_create_schema_migrates_a_database_at_an_older_revision(target: Ta
     """The path a deployment on the default takes when a new version ships a migration: startup brings it along."""
     options = target.engine_options
     await upgrade(target.url, INITIAL, engine_options=options)
-    async with SQLAlchemyServiceStore(target.url, engine_options=options) as store:
-        record = make_record("old-timer", metadata={"huge": 1e300})
-        await store.create(record, first_version(record))
+    record = make_record("old-timer", metadata={"huge": 1e300})
+    await target.run(lambda conn: insert_rows(conn, record))
     async with SQLAlchemyServiceStore(target.url, create_schema=True, engine_options=options) as store:
         assert await current(target.url, engine_options=options) == head()
         assert await target.run(schema_diff) == []

@@ -13,7 +13,7 @@ from typing import Any
 
 from advanced_alchemy.base import metadata_registry
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import JSON, BigInteger, Double, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, BigInteger, Double, ForeignKey, Index, Integer, MetaData, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -98,6 +98,10 @@ class ServiceModel(RegistryBase):
     name_folded: Mapped[str] = mapped_column(Text())
     description_folded: Mapped[str] = mapped_column(Text())
     revision: Mapped[int] = mapped_column(Integer())
+    """Data revision: what data writes compare-and-set on; contact and sweeps never move it."""
+    contact_revision: Mapped[int] = mapped_column(Integer(), server_default=text("1"))
+    """Grows with every write of the status or the contact columns: what a sweep claims a row on. (The server default
+    is for the rows that existed before the column did; the store always writes it.)"""
 
 
 class ServiceVersionModel(RegistryBase):
