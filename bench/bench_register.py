@@ -28,9 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from litestar_registry.config import RegistryConfig
 from litestar_registry.core.auth import Principal, Role
 from litestar_registry.core.models import Registration
 from litestar_registry.core.registry import Registry
+from litestar_registry.plugin import registry_policy
 from litestar_registry.store import ServiceStore, create_store
 
 ADMIN = Principal(account="bench", role=Role.ADMIN)
@@ -118,7 +120,8 @@ async def one_round(registry: Registry, size: int, ops: int, index: int) -> tupl
 async def bench(backend: str, sizes: list[int], ops: int, rounds: int, workdir: Path) -> None:
     stores = {size: await open_store(backend, size, workdir) for size in sizes}
     try:
-        registries = {size: Registry(store) for size, store in stores.items()}
+        policy = registry_policy(RegistryConfig(store_url="memory://"))
+        registries = {size: Registry(store, policy) for size, store in stores.items()}
         for size, registry in registries.items():
             await fill(registry, size)
         rounds_of: dict[tuple[int, str], list[list[float]]] = {

@@ -128,6 +128,8 @@ class RegistryConfig:
     """Services per page when the caller does not say."""
     max_page_size: int = field(default=500, metadata=_env("MAX_PAGE_SIZE"))
     """Most services per page."""
+    history_limit: int = field(default=100, metadata=_env("HISTORY_LIMIT"))
+    """Most version-history entries kept per service; recording one more drops the oldest."""
 
     ttl_path: str = field(default="/v2/services", metadata=_env("TTL_PATH"))
     """Where the TTL dialect (seed 004: ``$register``, ``$ping``) is mounted; empty to leave it out."""
@@ -261,6 +263,7 @@ _POSITIVE_NUMBERS = (
 """Float settings: finite and above zero (``ttl_seconds`` may also be unset)."""
 _POSITIVE_INTEGERS = (
     "expiry_windows",
+    "history_limit",
     "sweep_batch_size",
     "max_body_bytes",
     "default_page_size",

@@ -28,9 +28,9 @@ if TYPE_CHECKING:
     from litestar import Litestar
     from litestar.config.app import AppConfig
 
-    from litestar_registry.store.base import ServiceStore
+    from litestar_registry.core.ports import ServiceStore
 
-__all__ = ("RegistryPlugin",)
+__all__ = ("RegistryPlugin", "registry_policy")
 
 logger = logging.getLogger("litestar_registry")
 
@@ -48,7 +48,7 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
         )
         self.registry = Registry(
             self.store,
-            _policy(self.config),
+            registry_policy(self.config),
             clock=self.config.clock,
             dependents_checks=[self.config.dependents_check] if self.config.dependents_check else [],
         )
@@ -192,7 +192,11 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
         cli.add_command(registry_group)
 
 
-def _policy(config: RegistryConfig) -> RegistryPolicy:
+def registry_policy(config: RegistryConfig) -> RegistryPolicy:
+    """The core's rules as ``config`` sets them: the one place a policy is built, so defaults live in the config only.
+
+    Services registered through the TTL dialect are approved at once: its account joins the auto-approved ones.
+    """
     return RegistryPolicy(
         default_ttl_seconds=config.default_ttl_seconds,
         min_ttl_seconds=config.min_ttl_seconds,
@@ -205,4 +209,5 @@ def _policy(config: RegistryConfig) -> RegistryPolicy:
         sweep_batch_size=config.sweep_batch_size,
         default_page_size=config.default_page_size,
         max_page_size=config.max_page_size,
+        history_limit=config.history_limit,
     )

@@ -16,7 +16,7 @@ from redis.asyncio.connection import AbstractConnection
 
 from litestar_registry.core import states
 from litestar_registry.core.errors import ServiceNotFound, StaleWrite
-from litestar_registry.core.models import Contact, HealthReport, ServiceQuery, ServiceStatus, VersionEntry
+from litestar_registry.core.models import Contact, HealthReport, Rewrite, ServiceQuery, ServiceStatus, VersionEntry
 from litestar_registry.store import MemoryServiceStore, ServiceStore, StoreConfigurationError, create_store
 from litestar_registry.store.redis import RedisServiceStore, _redis_url
 from tests.backends import REDIS_URL, open_store, require_server
@@ -25,6 +25,7 @@ from tests.records import T0, first_version, make_record
 pytestmark = pytest.mark.redis
 
 S = ServiceStatus
+LIVE = states.LIVE
 CONTACT_FROM = states.sources(states.Event.CONTACT_HEALTHY)
 DAY_MS = 86_400_000
 
@@ -244,6 +245,46 @@ async def test_touch_is_one_round_trip(rs: RedisServiceStore, wire: list[bytes])
     assert wire == [b"EVALSHA"]
 
 
+async def test_a_data_write_and_a_history_page_are_one_round_trip_each(
+    rs: RedisServiceStore, wire: list[bytes]
+) -> None:
+    record = make_record("once")
+    await rs.create(record, first_version(record))
+    entry = VersionEntry(slug="once", version="2.0.0", previous_version="1.0.0", recorded_at=T0)
+    wire.clear()
+    written = await rs.replace(
+        msgspec.structs.replace(record, version="2.0.0"),
+        expected_revision=1,
+        history=entry,
+        history_limit=1,
+        rewrite=Rewrite(from_statuses=LIVE, restart_at=T0 + timedelta(seconds=3)),
+    )
+    assert wire == [b"EVALSHA"]
+    assert (written.version, written.last_seen_at) == ("2.0.0", T0 + timedelta(seconds=3))
+    wire.clear()
+    page = await rs.version_page("once", limit=1)
+    assert wire == [b"EVALSHA"]
+    assert (page.items, page.next_after) == ([entry], None)
+
+
+async def test_records_written_before_the_contact_revision_existed_keep_working(rs: RedisServiceStore) -> None:
+    """A hash without ``crev`` (and a history without ``hdrop``), as an earlier version of the store left them."""
+    record = make_record("old", ttl=10)
+    await rs.create(record, first_version(record))
+    await rs.client.hdel("registry:svc:old", "crev")
+    assert (await rs.get("old")).contact_revision == 0
+    touched = await rs.touch("old", Contact(at=T0 + timedelta(seconds=1), status=S.ACTIVE, from_statuses=LIVE))
+    assert touched.contact_revision == 1
+    await rs.client.hdel("registry:svc:old", "crev")
+    [(before, after)] = await rs.sweep_due(T0 + timedelta(seconds=12), states.advance)
+    assert (before.contact_revision, after.contact_revision, after.status) == (0, 1, S.DEGRADED)
+    entry = VersionEntry(slug="old", version="2.0.0", previous_version="1.0.0", recorded_at=T0)
+    await rs.replace(msgspec.structs.replace(record, version="2.0.0"), expected_revision=1, history=entry)
+    page = await rs.version_page("old", limit=1)
+    assert page.items == [first_version(record)]
+    assert (await rs.version_page("old", after=page.next_after)).items == [entry]
+
+
 async def test_a_forgotten_script_is_loaded_again(rs: RedisServiceStore, wire: list[bytes]) -> None:
     await _create(rs, "a")
     await rs.client.script_flush()  # as after a server restart or failover
@@ -347,9 +388,9 @@ async def test_a_call_from_another_event_loop_uses_its_own_connection(rs: RedisS
             touched = await rs.touch(
                 "across", Contact(at=T0 + timedelta(seconds=1), status=S.ACTIVE, from_statuses=CONTACT_FROM)
             )
-            return (got.slug if got else None), (touched.revision if touched else 0)
+            return (got.slug if got else None), (touched.contact_revision if touched else 0)
 
         return asyncio.run(calls())
 
     assert await asyncio.to_thread(elsewhere) == ("across", 2)
-    assert (await rs.get("across")).revision == 2  # and the store's own pool still works on its loop
+    assert (await rs.get("across")).contact_revision == 2  # and the store's own pool still works on its loop

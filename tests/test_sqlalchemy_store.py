@@ -279,10 +279,14 @@ async def test_touch_is_one_statement_outside_any_transaction(sql_store: SQLAlch
 
     statements = _capture(sql_store)
     contact = Contact(at=T0 + timedelta(seconds=5), status=S.ACTIVE, from_statuses=LIVE)
-    assert await sql_store.touch("hot", contact) is not None
+    touched = await sql_store.touch("hot", contact)
+    assert touched is not None
     assert len(statements) == 1
     assert statements[0][0].lstrip().upper().startswith("UPDATE")
     assert autocommit == [True]  # the driver sends no BEGIN/COMMIT around the UPDATE: one round trip
+    older = Contact(at=T0 + timedelta(seconds=4), status=S.DEGRADED, from_statuses=LIVE)
+    assert await sql_store.touch("hot", older) == touched  # answered from the same single statement
+    assert len(statements) == 2
 
 
 async def test_the_sweep_reads_what_is_due_through_the_index(sql_store: SQLAlchemyServiceStore) -> None:
@@ -316,7 +320,7 @@ async def test_sqlite_stores_sharing_a_file_write_concurrently_and_claim_each_du
         touched = await asyncio.gather(
             *(store.touch(r.slug, contact) for r, store in zip(records, stores, strict=True))
         )
-        assert [record.revision if record else None for record in touched] == [2] * 40
+        assert [(record.revision, record.contact_revision) if record else None for record in touched] == [(1, 2)] * 40
         now = T0 + timedelta(seconds=100)
         claimed: list[str] = []
         while slugs := [

@@ -9,7 +9,8 @@ from litestar_registry import RegistryConfig, RegistryPlugin
 from litestar_registry.core.auth import Principal, Role
 from litestar_registry.core.clock import ManualClock
 from litestar_registry.core.models import Registration, ServiceStatus
-from litestar_registry.core.registry import Registry, RegistryPolicy
+from litestar_registry.core.registry import Registry
+from litestar_registry.plugin import registry_policy
 from litestar_registry.store import MemoryServiceStore, ServiceStore
 from tests.backends import backend_url, wipe
 
@@ -18,7 +19,7 @@ ADMIN = Principal(account="ops", role=Role.ADMIN)
 
 async def test_sweep_persists_degradation_then_expiry(store: ServiceStore) -> None:
     clock = ManualClock()
-    registry = Registry(store, RegistryPolicy(sweep_batch_size=3), clock=clock)
+    registry = Registry(store, registry_policy(RegistryConfig(store=store, sweep_batch_size=3)), clock=clock)
     for i in range(7):
         await registry.register(Registration(slug=f"svc-{i}", name="S", version="1"), ADMIN)
     clock.advance(31)

@@ -24,7 +24,14 @@ from litestar_registry.api.schemas import (
 )
 from litestar_registry.core.auth import Principal
 from litestar_registry.core.errors import ServiceNotFound
-from litestar_registry.core.models import Heartbeat, Registration, ServiceQuery, ServiceRecord, ServiceStatus
+from litestar_registry.core.models import (
+    HealthReport,
+    Heartbeat,
+    Registration,
+    ServiceQuery,
+    ServiceRecord,
+    ServiceStatus,
+)
 from litestar_registry.core.registry import Registry
 from litestar_registry.core.states import LIVE
 
@@ -92,7 +99,16 @@ class RegistryController(Controller):
 
         An unknown or expired slug answers 404, so that its client registers again.
         """
-        beat = msgspec.convert(msgspec.to_builtins(data), Heartbeat)
+        health = HealthReport(
+            status=data.status.value,
+            uptime_seconds=data.uptime_seconds,
+            instance_id=data.instance_id,
+            message=data.message,
+            checks={name: check.value for name, check in data.checks.items()},
+            metrics=data.metrics,
+            reported_at=data.timestamp,
+        )
+        beat = Heartbeat(slug=data.slug, health=health, version=data.version)
         record, version_changed = await registry_core.heartbeat(beat, registry_principal)
         answer = HeartbeatResponse(
             slug=record.slug,
@@ -144,7 +160,7 @@ class RegistryController(Controller):
     ) -> Envelope[list[VersionView]]:
         """The versions the service has registered, oldest first."""
         await _visible(registry_core, slug, registry_reader)
-        entries = [VersionView.of(entry) for entry in await registry_core.versions(slug)]
+        entries = [VersionView.of(entry) for entry in (await registry_core.versions(slug)).items]
         return envelope(request, entries, count=len(entries))
 
 

@@ -6,6 +6,8 @@ class, so a service registered through one is visible through the other.
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,14 +32,16 @@ from litestar_registry.core.models import (
     Heartbeat,
     Page,
     Registration,
+    Rewrite,
     ServiceQuery,
     ServiceRecord,
     ServiceStatus,
     VersionEntry,
+    VersionPage,
 )
+from litestar_registry.core.ports import ServiceStore
 from litestar_registry.core.states import Event
 from litestar_registry.core.validation import check_slug, check_storable
-from litestar_registry.store.base import ServiceStore
 
 __all__ = ("DependentsCheck", "Registry", "RegistryPolicy")
 
@@ -45,23 +49,41 @@ S = ServiceStatus
 DependentsCheck = Callable[[str], Awaitable[Sequence[str]]]
 """Given a slug, the names of whatever actively depends on it (workflows, a host's subscriptions, ...)."""
 _WRITE_ATTEMPTS = 8
-"""Conditional writes that lose a race are retried this often before giving up with a conflict."""
+"""Data writes that lose a race to another data write are retried this often before giving up with a conflict.
+Contact never makes one lose: it does not move the data revision."""
+_BACKOFF_FIRST_SECONDS = 0.002
+_BACKOFF_MAX_SECONDS = 0.05
+
+
+async def _backoff(attempt: int) -> None:
+    """Wait before retry ``attempt + 1`` of a write that lost a race: full jitter, doubling from 2 ms, at most 50 ms.
+
+    Writers that collided spread out instead of colliding again in lockstep.
+    """
+    ceiling = min(_BACKOFF_MAX_SECONDS, _BACKOFF_FIRST_SECONDS * 2**attempt)
+    await asyncio.sleep(random.uniform(0, ceiling))  # jitter, not a secret
 
 
 class RegistryPolicy(msgspec.Struct, kw_only=True, frozen=True):
-    """The registry's rules that a host configures."""
+    """The registry's rules that a host configures.
 
-    default_ttl_seconds: float = 30.0
-    min_ttl_seconds: float = 1.0
-    max_ttl_seconds: float = 86_400.0
-    expiry_windows: int = 3
-    auto_approve_all: bool = False
-    auto_approve_accounts: frozenset[str] = frozenset()
-    auto_approve_slugs: frozenset[str] = frozenset()
-    keep_deregistered: bool = False
-    sweep_batch_size: int = 500
-    default_page_size: int = 50
-    max_page_size: int = 500
+    It has no defaults of its own: the defaults are :class:`~litestar_registry.RegistryConfig`'s, and
+    ``litestar_registry.plugin.registry_policy`` builds the policy from a config.
+    """
+
+    default_ttl_seconds: float
+    min_ttl_seconds: float
+    max_ttl_seconds: float
+    expiry_windows: int
+    auto_approve_all: bool
+    auto_approve_accounts: frozenset[str]
+    auto_approve_slugs: frozenset[str]
+    keep_deregistered: bool
+    sweep_batch_size: int
+    default_page_size: int
+    max_page_size: int
+    history_limit: int
+    """Most version-history entries kept per service; appending beyond it drops the oldest."""
 
 
 class Registry:
@@ -70,13 +92,13 @@ class Registry:
     def __init__(
         self,
         store: ServiceStore,
-        policy: RegistryPolicy | None = None,
+        policy: RegistryPolicy,
         *,
         clock: Clock | None = None,
         dependents_checks: Sequence[DependentsCheck] = (),
     ) -> None:
         self.store = store
-        self.policy = policy or RegistryPolicy()
+        self.policy = policy
         self.clock = clock or SystemClock()
         self.dependents_checks = list(dependents_checks)
 
@@ -97,20 +119,23 @@ class Registry:
         An identical update writes nothing: no history entry, same ``updated_at``.
         """
         self._validate(registration)
-        for _ in range(_WRITE_ATTEMPTS):
+        for attempt in range(_WRITE_ATTEMPTS):
             now = self.clock.now()
             current = await self._get_live_or_pending(registration.slug, now)
             self._check_owner(current, principal)
-            status = states.transition(current.status, Event.UPDATE)
-            updated = self._apply(current, registration, principal, now, status, restart_clock=False)
+            states.transition(current.status, Event.UPDATE)
+            updated = self._apply(current, registration, principal, now)
             if _same_data(current, updated):
                 return current, False
+            # The status stays whatever contact and sweeps make it, unless a sweep expired the service meanwhile:
+            # then the write fails and the next attempt finds it gone. A new TTL restarts the clock, in the store.
+            rewrite = Rewrite(
+                from_statuses=states.sources(Event.UPDATE), restart_at=now if _clock_changed(current, updated) else None
+            )
             try:
-                return await self.store.replace(
-                    updated, expected_revision=current.revision, history=self._history(current, updated, now)
-                ), True
+                return await self._replace(current, updated, now, rewrite), True
             except StaleWrite:
-                continue
+                await _backoff(attempt)
         raise ServiceConflict(f"service '{registration.slug}' is changing too fast to update; retry")
 
     async def upsert(self, registration: Registration, principal: Principal) -> tuple[ServiceRecord, bool]:
@@ -127,7 +152,7 @@ class Registry:
         if force and not principal.is_admin:
             raise AccessDenied("only an admin may force a deregistration")
         del reason  # recorded by the events issue; accepted now so that clients can send it
-        for _ in range(_WRITE_ATTEMPTS):
+        for attempt in range(_WRITE_ATTEMPTS):
             current = await self.store.get(slug)
             if current is None or current.status is S.DEREGISTERED:
                 raise ServiceNotFound(f"service '{slug}' is not registered")
@@ -141,13 +166,13 @@ class Registry:
             if not self.policy.keep_deregistered:
                 if await self.store.delete(slug, expected_revision=current.revision):
                     return current
+                await _backoff(attempt)
                 continue
-            gone = msgspec.structs.replace(
-                current, status=states.transition(current.status, Event.DEREGISTER), next_check_at=None
-            )
+            rewrite = Rewrite(status=states.transition(current.status, Event.DEREGISTER))
             try:
-                await self.store.replace(gone, expected_revision=current.revision)
+                await self.store.replace(current, expected_revision=current.revision, rewrite=rewrite)
             except (StaleWrite, ServiceNotFound):
+                await _backoff(attempt)
                 continue
             return current
         raise ServiceConflict(f"service '{slug}' is changing too fast to deregister; retry")
@@ -155,30 +180,26 @@ class Registry:
     async def heartbeat(self, heartbeat: Heartbeat, principal: Principal) -> tuple[ServiceRecord, bool]:
         """Record a heartbeat; returns the record and whether the reported version differs from the stored one.
 
-        One store round trip when the version is unchanged: the store matches status, expiry and owner itself.
+        One store round trip when the version is unchanged: the store matches status, expiry and owner itself. A new
+        version is a data write, which only another data write can make retry (with backoff), never contact.
         """
-        check_storable(heartbeat, "")
+        check_storable(heartbeat.health, "")  # the report's fields are the heartbeat's own on the wire
+        check_storable(heartbeat.version, "version")
         now = self.clock.now()
-        event = Event.CONTACT_HEALTHY if heartbeat.status == "healthy" else Event.CONTACT_DEGRADED
-        health = HealthReport(
-            status=heartbeat.status,
-            uptime_seconds=heartbeat.uptime_seconds,
-            instance_id=heartbeat.instance_id,
-            message=heartbeat.message,
-            checks=heartbeat.checks,
-            metrics=heartbeat.metrics,
-            reported_at=None if heartbeat.timestamp is None else utc(heartbeat.timestamp),
-        )
+        health = heartbeat.health
+        if health.reported_at is not None:
+            health = msgspec.structs.replace(health, reported_at=utc(health.reported_at))
+        event = Event.CONTACT_HEALTHY if health.status == "healthy" else Event.CONTACT_DEGRADED
         record = await self._contact(heartbeat.slug, principal, now, event, health)
         if heartbeat.version is None or heartbeat.version == record.version:
             return record, False
-        for _ in range(_WRITE_ATTEMPTS):
+        rewrite = Rewrite(from_statuses=states.LIVE)
+        for attempt in range(_WRITE_ATTEMPTS):
             changed = msgspec.structs.replace(record, version=heartbeat.version, updated_at=now)
             try:
-                return await self.store.replace(
-                    changed, expected_revision=record.revision, history=self._history(record, changed, now)
-                ), True
+                return await self._replace(record, changed, now, rewrite), True
             except StaleWrite:
+                await _backoff(attempt)
                 record = await self._get_live_or_pending(heartbeat.slug, now)
                 if record.version == heartbeat.version:
                     return record, False
@@ -260,10 +281,13 @@ class Registry:
                 return found
             after = page.next_after
 
-    async def versions(self, slug: str) -> list[VersionEntry]:
-        """The version history of a known service, oldest first."""
+    async def versions(self, slug: str, *, after: int | None = None, limit: int | None = None) -> VersionPage:
+        """A page of the version history of a known service, oldest first (at most ``history_limit`` entries kept).
+
+        ``after`` is the ``next_after`` of the previous page; without ``limit``, the page holds every entry.
+        """
         await self.get(slug)
-        return await self.store.versions(slug)
+        return await self.store.version_page(slug, after=after, limit=limit)
 
     async def entrypoints(
         self,
@@ -297,7 +321,7 @@ class Registry:
         self, registration: Registration, principal: Principal, *, allow_update: bool
     ) -> tuple[ServiceRecord, bool]:
         self._validate(registration)
-        for _ in range(_WRITE_ATTEMPTS):
+        for attempt in range(_WRITE_ATTEMPTS):
             now = self.clock.now()
             current = await self.store.get(registration.slug)
             if current is not None:
@@ -305,7 +329,7 @@ class Registry:
             try:
                 if current is None:
                     status = states.transition(None, self._register_event(registration, principal))
-                    record = self._apply(None, registration, principal, now, status, restart_clock=True)
+                    record = self._apply(None, registration, principal, now, status)
                     first = VersionEntry(
                         slug=record.slug, version=record.version, previous_version=None, recorded_at=now
                     )
@@ -315,20 +339,22 @@ class Registry:
                     # owning account stays, so another account cannot take over a name while its service is down.
                     origin = current.status if current.status in (S.EXPIRED, S.DEREGISTERED) else S.EXPIRED
                     status = states.transition(origin, self._register_event(registration, principal))
-                    record = self._apply(current, registration, principal, now, status, restart_clock=True)
+                    record = self._apply(current, registration, principal, now, status)
                     record = msgspec.structs.replace(record, registered_at=now, health=None)
-                    history = self._history(current, record, now)
-                    return await self.store.replace(record, expected_revision=current.revision, history=history), True
+                    rewrite = Rewrite(status=status, restart_at=now, clear_health=True)
+                    return await self._replace(current, record, now, rewrite), True
                 if not allow_update:
                     raise ServiceExists(
                         f"service '{registration.slug}' is already registered; use PUT to update it",
                         service_status=current.status.value,
                     )
-                status = states.transition(current.status, Event.UPDATE)
-                record = self._apply(current, registration, principal, now, status, restart_clock=True)
-                history = self._history(current, record, now)
-                return await self.store.replace(record, expected_revision=current.revision, history=history), False
+                states.transition(current.status, Event.UPDATE)
+                record = self._apply(current, registration, principal, now)
+                # Latest wins, and registering again counts as contact: the clock restarts, the status stays.
+                rewrite = Rewrite(from_statuses=states.sources(Event.UPDATE), restart_at=now)
+                return await self._replace(current, record, now, rewrite), False
             except (StaleWrite, ServiceNotFound):
+                await _backoff(attempt)
                 continue
             except ServiceExists:
                 if current is None and allow_update:
@@ -360,22 +386,17 @@ class Registry:
     async def _decide(self, slug: str, principal: Principal, event: Event) -> ServiceRecord:
         if not principal.is_admin:
             raise AccessDenied("only an admin may approve or reject services")
-        for _ in range(_WRITE_ATTEMPTS):
+        for attempt in range(_WRITE_ATTEMPTS):
             now = self.clock.now()
             current = await self.store.get(slug)
             if current is None:
                 raise ServiceNotFound(f"service '{slug}' is not registered")
             status = states.transition(current.status, event)
-            decided = msgspec.structs.replace(
-                current,
-                status=status,
-                failure_count=0,
-                **_clock(now, current.ttl_seconds, current.expiry_windows, status),
-            )
+            rewrite = Rewrite(from_statuses=states.sources(event), status=status, restart_at=now)
             try:
-                return await self.store.replace(decided, expected_revision=current.revision)
+                return await self.store.replace(current, expected_revision=current.revision, rewrite=rewrite)
             except StaleWrite:
-                continue
+                await _backoff(attempt)
         raise ServiceConflict(f"service '{slug}' is changing too fast; retry")
 
     async def _get_live_or_pending(self, slug: str, now: datetime) -> ServiceRecord:
@@ -400,29 +421,39 @@ class Registry:
         registration: Registration,
         principal: Principal,
         now: datetime,
-        status: ServiceStatus,
-        *,
-        restart_clock: bool,
+        status: ServiceStatus | None = None,
     ) -> ServiceRecord:
         """The record that ``registration`` makes of ``current`` (``None`` for a new slug) at ``now``.
 
         Data is replaced whole (latest wins); ``registered_at`` and the owning account stay, and ``updated_at`` moves
-        only when data changed. The contact clock restarts when asked, or when the TTL or expiry windows change.
+        only when data changed. A new record gets ``status`` and a clock starting ``now``; for an existing one the
+        status and the contact state are the store's to decide (see :class:`~litestar_registry.core.models.Rewrite`).
         """
         ttl = float(registration.ttl_seconds or self.policy.default_ttl_seconds)
         windows = registration.expiry_windows or self.policy.expiry_windows
         data = msgspec.structs.asdict(registration)
-        data.update(ttl_seconds=ttl, expiry_windows=windows, status=status, updated_at=now)
+        data.update(ttl_seconds=ttl, expiry_windows=windows, updated_at=now)
         if current is None:
+            assert status is not None
             return ServiceRecord(
-                registered_at=now, account=principal.account, **data, **_clock(now, ttl, windows, status)
+                registered_at=now, account=principal.account, status=status, **data, **_clock(now, ttl, windows, status)
             )
         record = msgspec.structs.replace(current, **data)
-        if restart_clock or (ttl, windows) != (current.ttl_seconds, current.expiry_windows):
-            record = msgspec.structs.replace(record, failure_count=0, **_clock(now, ttl, windows, status))
         if _same_data(current, record):
             record = msgspec.structs.replace(record, updated_at=current.updated_at)
         return record
+
+    async def _replace(
+        self, current: ServiceRecord, updated: ServiceRecord, now: datetime, rewrite: Rewrite
+    ) -> ServiceRecord:
+        """Write ``updated`` over ``current`` (read at ``now``), with its history entry if the version changed."""
+        return await self.store.replace(
+            updated,
+            expected_revision=current.revision,
+            history=self._history(current, updated, now),
+            rewrite=rewrite,
+            history_limit=self.policy.history_limit,
+        )
 
     @staticmethod
     def _history(current: ServiceRecord, updated: ServiceRecord, now: datetime) -> VersionEntry | None:
@@ -474,13 +505,22 @@ def _clock(now: datetime, ttl: float, windows: int, status: ServiceStatus) -> di
     }
 
 
+_CONTACT_FIELDS = frozenset(
+    {"status", "last_seen_at", "deadline_at", "expires_at", "next_check_at", "failure_count", "health"}
+)
+"""What contact and sweeps move: a data write leaves these to the store (see ``Rewrite``)."""
 _DATA_FIELDS = tuple(
     name
     for name in ServiceRecord.__struct_fields__
-    if name not in {"revision", "updated_at", "last_seen_at", "deadline_at", "expires_at", "next_check_at"}
+    if name not in _CONTACT_FIELDS | {"revision", "contact_revision", "updated_at"}
 )
 
 
 def _same_data(a: ServiceRecord, b: ServiceRecord) -> bool:
     """Whether two records differ in nothing a registration sets (contact and bookkeeping fields aside)."""
     return all(getattr(a, name) == getattr(b, name) for name in _DATA_FIELDS)
+
+
+def _clock_changed(a: ServiceRecord, b: ServiceRecord) -> bool:
+    """Whether going from ``a`` to ``b`` changes the contact window, so that the clock must restart."""
+    return (a.ttl_seconds, a.expiry_windows) != (b.ttl_seconds, b.expiry_windows)

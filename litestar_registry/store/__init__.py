@@ -6,7 +6,7 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from litestar_registry.store.base import Advance, ServiceStore
+from litestar_registry.core.ports import Advance, ServiceStore
 from litestar_registry.store.memory import MemoryServiceStore
 
 if TYPE_CHECKING:

@@ -5,12 +5,22 @@ from __future__ import annotations
 import bisect
 import heapq
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
 from litestar_registry.core.errors import ServiceExists, ServiceNotFound, StaleWrite
-from litestar_registry.core.models import Contact, Page, ServiceQuery, ServiceRecord, VersionEntry
-from litestar_registry.store.base import Advance, ServiceStore
+from litestar_registry.core.models import (
+    Contact,
+    Page,
+    Rewrite,
+    ServiceQuery,
+    ServiceRecord,
+    VersionEntry,
+    VersionPage,
+)
+from litestar_registry.core.ports import Advance, ServiceStore
+from litestar_registry.core.states import LIVE
 from litestar_registry.store.filters import matches
 
 __all__ = ("MemoryServiceStore",)
@@ -19,22 +29,29 @@ __all__ = ("MemoryServiceStore",)
 class MemoryServiceStore(ServiceStore):
     """Dicts, a sorted slug list for cursor pages, and a heap on ``next_check_at`` so a sweep costs what is due.
 
-    Every method runs without awaiting in between, so each is atomic on the event loop.
+    Every method runs without awaiting in between, so each is atomic on the event loop (and never yields to it).
     """
 
     def __init__(self) -> None:
         self._records: dict[str, ServiceRecord] = {}
         self._history: dict[str, list[VersionEntry]] = {}
+        self._dropped: dict[str, int] = {}
+        """How many of a slug's oldest history entries were dropped beyond the limit: positions stay stable."""
         self._slugs: list[str] = []
         self._due: list[tuple[datetime, str, int]] = []
-        """Heap of (next_check_at, slug, revision); entries whose revision is stale are dropped lazily."""
+        """Heap of (next_check_at, slug, contact_revision); entries whose contact revision is stale are dropped
+        lazily."""
 
     def _put(self, record: ServiceRecord) -> ServiceRecord:
-        if record.slug not in self._records:
+        previous = self._records.get(record.slug)
+        if previous is None:
             bisect.insort(self._slugs, record.slug)
         self._records[record.slug] = record
-        if record.next_check_at is not None:
-            heapq.heappush(self._due, (record.next_check_at, record.slug, record.revision))
+        schedule = (record.next_check_at, record.contact_revision)
+        if record.next_check_at is not None and (
+            previous is None or schedule != (previous.next_check_at, previous.contact_revision)
+        ):
+            heapq.heappush(self._due, (record.next_check_at, record.slug, record.contact_revision))
             if len(self._due) > 2 * len(self._records) + 64:
                 self._compact()
         return record
@@ -46,7 +63,7 @@ class MemoryServiceStore(ServiceStore):
         grow the heap by one entry per ping.
         """
         self._due = [
-            (record.next_check_at, slug, record.revision)
+            (record.next_check_at, slug, record.contact_revision)
             for slug, record in self._records.items()
             if record.next_check_at is not None
         ]
@@ -56,19 +73,59 @@ class MemoryServiceStore(ServiceStore):
         if record.slug in self._records:
             raise ServiceExists(f"service '{record.slug}' is already registered")
         self._history[record.slug] = [history]
-        return self._put(msgspec.structs.replace(record, revision=1))
+        self._dropped[record.slug] = 0
+        return self._put(msgspec.structs.replace(record, revision=1, contact_revision=1))
 
     async def replace(
-        self, record: ServiceRecord, *, expected_revision: int, history: VersionEntry | None = None
+        self,
+        record: ServiceRecord,
+        *,
+        expected_revision: int,
+        history: VersionEntry | None = None,
+        rewrite: Rewrite | None = None,
+        history_limit: int | None = None,
     ) -> ServiceRecord:
+        rewrite = rewrite or Rewrite()
         current = self._records.get(record.slug)
         if current is None:
             raise ServiceNotFound(f"service '{record.slug}' is not registered")
-        if current.revision != expected_revision:
+        if current.revision != expected_revision or (
+            rewrite.from_statuses is not None and current.status not in rewrite.from_statuses
+        ):
             raise StaleWrite(f"service '{record.slug}' changed concurrently")
+        status = rewrite.status or current.status
+        contact: dict[str, Any] = {
+            name: getattr(current, name)
+            for name in ("last_seen_at", "deadline_at", "expires_at", "next_check_at", "failure_count", "health")
+        }
+        if rewrite.restart_at is not None:
+            seen = max(current.last_seen_at, rewrite.restart_at)
+            contact.update(
+                last_seen_at=seen,
+                deadline_at=seen + record.ttl,
+                expires_at=seen + record.ttl * record.expiry_windows,
+                next_check_at=seen + record.ttl,
+                failure_count=0,
+                health=None if rewrite.clear_health else current.health,
+            )
+        if status not in LIVE:
+            contact["next_check_at"] = None
+        moved = rewrite.status is not None or rewrite.restart_at is not None
         if history is not None:
-            self._history.setdefault(record.slug, []).append(history)
-        return self._put(msgspec.structs.replace(record, revision=expected_revision + 1))
+            entries = self._history.setdefault(record.slug, [])
+            entries.append(history)
+            if history_limit is not None and len(entries) > history_limit:
+                excess = len(entries) - history_limit
+                del entries[:excess]
+                self._dropped[record.slug] = self._dropped.get(record.slug, 0) + excess
+        stored = msgspec.structs.replace(
+            record,
+            status=status,
+            **contact,
+            revision=expected_revision + 1,
+            contact_revision=current.contact_revision + moved,
+        )
+        return self._put(stored)
 
     async def get(self, slug: str) -> ServiceRecord | None:
         return self._records.get(slug)
@@ -91,6 +148,7 @@ class MemoryServiceStore(ServiceStore):
             return False
         del self._records[slug]
         self._history.pop(slug, None)
+        self._dropped.pop(slug, None)
         del self._slugs[bisect.bisect_left(self._slugs, slug)]
         return True
 
@@ -103,6 +161,8 @@ class MemoryServiceStore(ServiceStore):
             or (contact.account is not None and current.account != contact.account)
         ):
             return None
+        if contact.at < current.last_seen_at:
+            return current  # an older contact than the one stored: time never goes backwards
         deadline = contact.at + current.ttl
         return self._put(
             msgspec.structs.replace(
@@ -114,23 +174,36 @@ class MemoryServiceStore(ServiceStore):
                 next_check_at=deadline,
                 expires_at=contact.at + current.ttl * current.expiry_windows,
                 health=contact.health if contact.health is not None else current.health,
-                revision=current.revision + 1,
+                contact_revision=current.contact_revision + 1,
             )
         )
 
-    async def versions(self, slug: str) -> list[VersionEntry]:
-        return list(self._history.get(slug, ()))
+    async def version_page(self, slug: str, *, after: int | None = None, limit: int | None = None) -> VersionPage:
+        entries = self._history.get(slug, [])
+        dropped = self._dropped.get(slug, 0)
+        start = 0 if after is None else max(0, after + 1 - dropped)
+        stop = len(entries) if limit is None else min(len(entries), start + limit)
+        more = stop < len(entries)
+        return VersionPage(items=entries[start:stop], next_after=dropped + stop - 1 if more else None)
 
     async def sweep_due(
         self, now: datetime, advance: Advance, *, limit: int = 100
     ) -> list[tuple[ServiceRecord, ServiceRecord]]:
         changed: list[tuple[ServiceRecord, ServiceRecord]] = []
         while self._due and self._due[0][0] <= now and len(changed) < limit:
-            _, slug, revision = heapq.heappop(self._due)
+            _, slug, contact_revision = heapq.heappop(self._due)
             before = self._records.get(slug)
-            if before is None or before.revision != revision:
+            if before is None or before.contact_revision != contact_revision:
                 continue  # superseded by a later write, which pushed its own entry
-            after = advance(before, now)
-            if after != before:
-                changed.append((before, self._put(msgspec.structs.replace(after, revision=before.revision + 1))))
+            advanced = advance(before, now)
+            if advanced == before:
+                continue
+            after = msgspec.structs.replace(
+                before,
+                status=advanced.status,
+                failure_count=advanced.failure_count,
+                next_check_at=advanced.next_check_at,
+                contact_revision=before.contact_revision + 1,
+            )
+            changed.append((before, self._put(after)))
         return changed

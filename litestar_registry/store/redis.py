@@ -3,13 +3,15 @@
 Layout, under a namespace prefix ``{ns}`` (``registry`` by default):
 
 ``{ns}:svc:{slug}`` (hash)
-    ``record``: the whole :class:`~litestar_registry.core.models.ServiceRecord` as msgpack, as of the last full write;
-    beside it the fields the scripts read or change on their own, which win over the blob's copies: ``rev``,
-    ``status``, ``fail`` (failure count), ``seen``, ``deadline``, ``expires``, ``next`` (epoch microseconds, exact
-    integers; ``next`` is empty when there is no next check), ``health`` (msgpack), ``ttl`` (microseconds),
-    ``windows``, and ``account`` (absent when ``None``).
+    ``record``: the whole :class:`~litestar_registry.core.models.ServiceRecord` as msgpack, as of the last data write;
+    beside it the fields the scripts read or change on their own, which win over the blob's copies: ``rev`` (the data
+    revision), ``crev`` (the contact revision), ``status``, ``fail`` (failure count), ``seen``, ``deadline``,
+    ``expires``, ``next`` (epoch microseconds, exact integers; ``next`` is empty when there is no next check),
+    ``health`` (msgpack), ``ttl`` (microseconds), ``windows``, ``account`` (absent when ``None``), and ``hdrop`` (how
+    many history entries were dropped beyond the limit; absent means none).
 ``{ns}:hist:{slug}`` (list)
-    The version history, msgpack entries, oldest first.
+    The version history, msgpack entries, oldest first. An entry's position (the page cursor) is ``hdrop`` plus its
+    index, stable while the oldest entries are trimmed.
 ``{ns}:slugs`` (sorted set, every score 0)
     Every slug, for cursor pages in slug order (``ZRANGEBYLEX``).
 ``{ns}:due`` (sorted set)
@@ -17,15 +19,17 @@ Layout, under a namespace prefix ``{ns}`` (``registry`` by default):
     (``ZRANGEBYSCORE``), so it costs what is due, not how many services exist.
 
 Each write is one Lua script (``EVALSHA``, one round trip), so it decides atomically in the server: ``create`` fails
-on a taken slug, ``replace`` and a conditional ``delete`` compare the revision, and ``touch`` checks status, expiry
-and account, computes the new deadlines from the record's own TTL (integer microseconds, so they equal what Python's
-datetime arithmetic gives) and returns the updated fields. A ping racing a delete finds no hash and writes nothing,
-so it never resurrects the service. A read is one ``HMGET``; ``find`` walks the slug index 200 slugs at a time (one
-range read, one pipelined ``HMGET`` batch) and filters in Python. The sweep reads the due range and those records
-(two round trips), applies the core's ``advance`` in Python and writes the changed ones back in one pipelined batch
-of revision-conditional ``replace`` calls: of several app instances sweeping one server, only one changes a given
-record; the losers read the due range again, so each call still fills its ``limit`` when that much is due. A due
-record that ``advance`` leaves as it is leaves the due index, as on the memory store.
+on a taken slug, ``replace`` and a conditional ``delete`` compare the data revision (``replace`` also the status, and
+it restarts the clock from the stored contact time, trims the history and returns the stored fields), and ``touch``
+checks status, expiry and account, ignores a contact older than the stored one, computes the new deadlines from the
+record's own TTL (integer microseconds, so they equal what Python's datetime arithmetic gives) and returns the
+fields. A ping racing a delete finds no hash and writes nothing, so it never resurrects the service. A read is one
+``HMGET``; ``find`` walks the slug index 200 slugs at a time (one range read, one pipelined ``HMGET`` batch) and
+filters in Python. The sweep reads the due range and those records (two round trips), applies the core's ``advance``
+in Python and writes the status fields back in one pipelined batch of ``advance`` scripts conditional on the contact
+revision: of several app instances sweeping one server, only one changes a given record; the losers read the due
+range again, so each call still fills its ``limit`` when that much is due. A due record that ``advance`` leaves as it
+is leaves the due index, as on the memory store.
 
 Native expiry is a safety net, not the registry's clock. The core expires silent services itself (the sweeper
 persists ``expired``, and reads apply :func:`~litestar_registry.core.states.advance`), and an expired record stays
@@ -59,23 +63,26 @@ from litestar_registry.core.models import (
     Contact,
     HealthReport,
     Page,
+    Rewrite,
     ServiceQuery,
     ServiceRecord,
     ServiceStatus,
     VersionEntry,
+    VersionPage,
 )
+from litestar_registry.core.ports import Advance, ServiceStore
 from litestar_registry.core.states import LIVE
-from litestar_registry.store.base import Advance, ServiceStore
 from litestar_registry.store.epoch import from_micros, micros, to_micros
 from litestar_registry.store.filters import matches
 
 __all__ = ("RedisServiceStore",)
 
 _SCHEMES = {"valkey": "redis", "valkeys": "rediss"}
-_SCRIPT_NAMES = ("create", "replace", "delete", "touch", "unschedule", "prune")
+_SCRIPT_NAMES = ("create", "replace", "delete", "touch", "advance", "unschedule", "prune", "versions")
 _FIND_CHUNK = 200
-_READ_FIELDS = ("record", "status", "fail", "seen", "deadline", "expires", "next", "health", "rev")
-"""The hash fields a record is rebuilt from, in the order ``touch.lua`` returns them (HMGET: values only)."""
+_READ_FIELDS = ("record", "status", "fail", "seen", "deadline", "expires", "next", "health", "rev", "crev")
+"""The hash fields a record is rebuilt from, in the order the scripts return them (HMGET: values only)."""
+_ANY_STATUS = "*"
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode_record = msgspec.msgpack.Decoder(ServiceRecord).decode
@@ -198,11 +205,15 @@ class RedisServiceStore(ServiceStore):
         silent_us = micros(record.ttl * record.expiry_windows)
         return str(-(-silent_us // 1000) + self._retention_ms)  # milliseconds rounded up, as touch.lua does
 
+    @staticmethod
+    def _data_fields(record: ServiceRecord) -> list[bytes | str | int]:
+        """The hash field/value pairs a data write sets (the account aside)."""
+        return ["record", _encode(record), "ttl", micros(record.ttl), "windows", record.expiry_windows]
+
     def _write_args(self, record: ServiceRecord) -> tuple[str, str, list[bytes | str | int]]:
-        """The due score, the expiry and the hash field/value pairs for a full write of ``record``."""
+        """The due score, the expiry and the hash field/value pairs for a full write of ``record`` (a create)."""
         fields: list[bytes | str | int] = [
-            "record",
-            _encode(record),
+            *self._data_fields(record),
             "status",
             record.status.value,
             "fail",
@@ -217,10 +228,6 @@ class RedisServiceStore(ServiceStore):
             "" if record.next_check_at is None else to_micros(record.next_check_at),
             "health",
             _encode(record.health),
-            "ttl",
-            micros(record.ttl),
-            "windows",
-            record.expiry_windows,
         ]
         if record.account is not None:
             fields += ["account", record.account]
@@ -233,7 +240,7 @@ class RedisServiceStore(ServiceStore):
 
         The blob is overlaid with the fields the scripts keep up to date.
         """
-        blob, status, fail, seen, deadline, expires, nxt, health, rev = values
+        blob, status, fail, seen, deadline, expires, nxt, health, rev, crev = values
         if blob is None:
             return None
         return msgspec.structs.replace(
@@ -246,6 +253,7 @@ class RedisServiceStore(ServiceStore):
             next_check_at=from_micros(int(nxt)) if nxt else None,
             health=_decode_health(cast("bytes", health)),
             revision=int(cast("bytes", rev)),
+            contact_revision=int(crev) if crev else 0,  # absent in records written before it existed
         )
 
     async def _load(self, client: aioredis.Redis, slugs: Sequence[bytes]) -> list[ServiceRecord | None]:
@@ -292,7 +300,7 @@ class RedisServiceStore(ServiceStore):
     # --- the protocol -------------------------------------------------------------------------------------------
 
     async def create(self, record: ServiceRecord, history: VersionEntry) -> ServiceRecord:
-        record = msgspec.structs.replace(record, revision=1)
+        record = msgspec.structs.replace(record, revision=1, contact_revision=1)
         score, expire_ms, fields = self._write_args(record)
         args = [record.slug, score, expire_ms, _encode(history), *fields]
         async with self._use() as client:
@@ -301,25 +309,40 @@ class RedisServiceStore(ServiceStore):
             raise ServiceExists(f"service '{record.slug}' is already registered")
         return record
 
-    def _replace_call(
-        self, record: ServiceRecord, expected_revision: int, history: VersionEntry | None
-    ) -> tuple[str, list[str], list[Any]]:
-        score, expire_ms, fields = self._write_args(record)
-        entry = b"" if history is None else _encode(history)
-        args = [record.slug, score, expire_ms, expected_revision, entry, *fields]
-        return "replace", self._write_keys(record.slug), args
-
     async def replace(
-        self, record: ServiceRecord, *, expected_revision: int, history: VersionEntry | None = None
+        self,
+        record: ServiceRecord,
+        *,
+        expected_revision: int,
+        history: VersionEntry | None = None,
+        rewrite: Rewrite | None = None,
+        history_limit: int | None = None,
     ) -> ServiceRecord:
-        _, keys, args = self._replace_call(record, expected_revision, history)
+        rewrite = rewrite or Rewrite()
+        restart = rewrite.restart_at is not None
+        statuses = rewrite.from_statuses
+        args: list[Any] = [
+            record.slug,
+            expected_revision,
+            _ANY_STATUS if statuses is None else " ".join(sorted(status.value for status in statuses)),
+            "" if rewrite.status is None else rewrite.status.value,
+            "" if rewrite.restart_at is None else to_micros(rewrite.restart_at),
+            _encode(None) if restart and rewrite.clear_health else "",
+            "" if self._retention_ms is None else self._retention_ms,
+            b"" if history is None else _encode(history),
+            "" if history_limit is None else history_limit,
+            record.account or "",
+            *self._data_fields(record),
+        ]
         async with self._use() as client:
-            revision = int(await self._scripts["replace"](keys=keys, args=args, client=client))
-        if revision == -1:
+            reply = await self._scripts["replace"](keys=self._write_keys(record.slug), args=args, client=client)
+        if reply == -1:
             raise ServiceNotFound(f"service '{record.slug}' is not registered")
-        if revision == -2:
+        if reply == -2:
             raise StaleWrite(f"service '{record.slug}' changed concurrently")
-        return msgspec.structs.replace(record, revision=revision)
+        stored = self._assemble(cast("list[bytes | None]", reply))
+        assert stored is not None
+        return stored
 
     async def get(self, slug: str) -> ServiceRecord | None:
         async with self._use() as client:
@@ -385,10 +408,14 @@ class RedisServiceStore(ServiceStore):
             return None
         return self._assemble(cast("list[bytes | None]", reply))
 
-    async def versions(self, slug: str) -> list[VersionEntry]:
+    async def version_page(self, slug: str, *, after: int | None = None, limit: int | None = None) -> VersionPage:
+        args = ["" if after is None else after, "" if limit is None else limit + 1]
         async with self._use() as client:
-            entries = cast("list[bytes]", await client.lrange(self._hist(slug), 0, -1))
-        return [_decode_version(entry) for entry in entries]
+            reply = await self._scripts["versions"](keys=[self._svc(slug), self._hist(slug)], args=args, client=client)
+        first, entries = cast("tuple[int, list[bytes]]", reply)
+        more = limit is not None and len(entries) > limit
+        items = [_decode_version(entry) for entry in (entries[:limit] if more else entries)]
+        return VersionPage(items=items, next_after=int(first) + len(items) - 1 if more else None)
 
     async def sweep_due(
         self, now: datetime, advance: Advance, *, limit: int = 100
@@ -409,41 +436,49 @@ class RedisServiceStore(ServiceStore):
             )
             if not slugs:
                 break
-            writes: list[tuple[ServiceRecord, ServiceRecord]] = []
+            writes: list[ServiceRecord] = []
             calls: list[tuple[str, list[str], list[Any]]] = []
             vanished: list[bytes] = []
             for slug, before in zip(slugs, await self._load(client, slugs), strict=True):
                 if before is None:
                     vanished.append(slug)
                     continue
-                if (before.slug, before.revision) in tried:
+                if (before.slug, before.contact_revision) in tried:
                     continue  # read before in this call and unchanged since: nothing new to do
-                tried.add((before.slug, before.revision))
+                tried.add((before.slug, before.contact_revision))
                 after = advance(before, now)
                 if after == before:
                     calls.append(
-                        ("unschedule", [self._svc(before.slug), self._due_key], [before.slug, before.revision])
+                        (
+                            "unschedule",
+                            [self._svc(before.slug), self._due_key],
+                            [before.slug, before.contact_revision],
+                        )
                     )
                 else:
-                    writes.append((before, after))
-                    calls.append(self._replace_call(after, before.revision, None))
+                    writes.append(before)
+                    nxt = "" if after.next_check_at is None else to_micros(after.next_check_at)
+                    keys = [self._svc(before.slug), self._hist(before.slug), self._due_key]
+                    args = [before.slug, before.contact_revision, after.status.value, after.failure_count, nxt]
+                    calls.append(("advance", keys, args))
             if vanished:
                 calls.append(self._prune_call(vanished))
             if not calls:
                 break
             results = await self._run_batch(client, calls)
             lost = 0
-            replaced = (result for (name, _, _), result in zip(calls, results, strict=True) if name == "replace")
-            for (before, after), revision in zip(writes, replaced, strict=True):
-                if int(revision) > 0:
-                    changed.append((before, msgspec.structs.replace(after, revision=int(revision))))
+            advanced = (result for (name, _, _), result in zip(calls, results, strict=True) if name == "advance")
+            for before, reply in zip(writes, advanced, strict=True):
+                stored = None if reply is None else self._assemble(cast("list[bytes | None]", reply))
+                if stored is not None:
+                    changed.append((before, stored))
                 else:
                     lost += 1
             lost += sum(
                 1 for (name, _, _), result in zip(calls, results, strict=True) if name == "unschedule" and not result
             )
-            # Records another sweeper (or a ping) changed meanwhile left the due range or came back with a new
-            # revision: read again until the limit is reached or the due range held no more than was asked for.
+            # Records another sweeper, a contact or a data write changed meanwhile left the due range or came back with
+            # a new contact revision: read again until the limit is reached or the due range held no more than asked.
             if len(slugs) < wanted and not lost:
                 break
         return changed

@@ -6,7 +6,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
 redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[1], 'rev', '1', unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], 'rev', '1', 'crev', '1', unpack(ARGV, 5))
 redis.call('RPUSH', KEYS[2], ARGV[4])
 index(ARGV[1], ARGV[2], ARGV[3])
 return 1

@@ -1,24 +1,88 @@
--- Overwrite a service if its revision still is the expected one; optionally append a history entry.
+-- A data write: overwrite a service's data if its revision still is the expected one (and its status one of those
+-- given); keep the status and the contact fields, which contact and sweeps move, unless told to set the status or to
+-- restart the clock. Optionally append a history entry and drop the oldest beyond a limit.
 -- KEYS: 1 service hash, 2 history list, 3 slug index, 4 due index.
--- ARGV: 1 slug, 2 due score ('' = none), 3 expiry ms ('' = none), 4 expected revision, 5 history entry ('' = none),
---       6.. hash field/value pairs.
--- Returns the new revision, -1 when there is no such service (its stale index entries are dropped), -2 when the
--- revision moved on.
-local rev = redis.call('HGET', KEYS[1], 'rev')
-if not rev then
+-- ARGV: 1 slug, 2 expected revision, 3 statuses the stored one must be in (space-separated; '*' = any), 4 status to
+--       write ('' = keep), 5 restart time (epoch microseconds; '' = keep the clock), 6 health to write with the
+--       restart ('' = keep), 7 safety-net retention ms ('' = keep the keys forever), 8 history entry ('' = none),
+--       9 history limit ('' = none), 10 account ('' = none), 11.. data field/value pairs (record, ttl, windows).
+-- Returns the stored record's fields (the store's _READ_FIELDS, in order), -1 when there is no such service (its
+-- stale index entries are dropped), -2 when the revision moved on or the status is not one of those given.
+local f = redis.call('HMGET', KEYS[1], 'rev', 'status', 'seen', 'next')
+if not f[1] then
   redis.call('DEL', KEYS[2])
   redis.call('ZREM', KEYS[3], ARGV[1])
   redis.call('ZREM', KEYS[4], ARGV[1])
   return -1
 end
-if tonumber(rev) ~= tonumber(ARGV[4]) then
+if tonumber(f[1]) ~= tonumber(ARGV[2]) then
   return -2
 end
-local new = tonumber(rev) + 1
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'rev', string.format('%d', new), unpack(ARGV, 6))
-if ARGV[5] ~= '' then
-  redis.call('RPUSH', KEYS[2], ARGV[5])
+if ARGV[3] ~= '*' then
+  local allowed = false
+  for status in string.gmatch(ARGV[3], '%S+') do
+    if status == f[2] then
+      allowed = true
+      break
+    end
+  end
+  if not allowed then
+    return -2
+  end
 end
-index(ARGV[1], ARGV[2], ARGV[3])
-return new
+local status = f[2]
+local moved = false
+if ARGV[4] ~= '' then
+  status = ARGV[4]
+  moved = true
+end
+redis.call('HSET', KEYS[1], 'rev', string.format('%d', tonumber(f[1]) + 1), 'status', status, unpack(ARGV, 11))
+if ARGV[10] == '' then
+  redis.call('HDEL', KEYS[1], 'account')
+else
+  redis.call('HSET', KEYS[1], 'account', ARGV[10])
+end
+local clock = redis.call('HMGET', KEYS[1], 'ttl', 'windows')
+local ttl = tonumber(clock[1])
+local windows = tonumber(clock[2])
+local nxt = f[4]
+if ARGV[5] ~= '' then
+  -- The later of the stored contact and the restart: contact never goes backwards. Exact below 2^53 (see touch.lua).
+  local at = tonumber(ARGV[5])
+  local seen = tonumber(f[3])
+  if seen > at then
+    at = seen
+  end
+  nxt = string.format('%.0f', at + ttl)
+  redis.call('HSET', KEYS[1], 'seen', string.format('%.0f', at), 'deadline', nxt,
+    'expires', string.format('%.0f', at + ttl * windows), 'fail', '0')
+  if ARGV[6] ~= '' then
+    redis.call('HSET', KEYS[1], 'health', ARGV[6])
+  end
+  moved = true
+end
+local live = status == 'active' or status == 'degraded'
+if not live then
+  nxt = ''
+end
+redis.call('HSET', KEYS[1], 'next', nxt)
+if moved then
+  redis.call('HINCRBY', KEYS[1], 'crev', 1)
+end
+local expire_ms = ''
+if live and ARGV[7] ~= '' then
+  expire_ms = string.format('%.0f', math.ceil(ttl * windows / 1000) + tonumber(ARGV[7]))
+end
+index(ARGV[1], nxt, expire_ms)
+if ARGV[8] ~= '' then
+  local length = redis.call('RPUSH', KEYS[2], ARGV[8])
+  if ARGV[9] ~= '' then
+    local excess = length - tonumber(ARGV[9])
+    if excess > 0 then
+      redis.call('LTRIM', KEYS[2], excess, -1)
+      redis.call('HINCRBY', KEYS[1], 'hdrop', excess)
+    end
+  end
+end
+return redis.call('HMGET', KEYS[1], 'record', 'status', 'fail', 'seen', 'deadline', 'expires', 'next', 'health', 'rev',
+  'crev')

@@ -2,9 +2,11 @@
 -- KEYS: 1 service hash, 2 history list, 3 due index.
 -- ARGV: 1 slug, 2 contact time (epoch microseconds), 3 new status, 4 health ('' = keep), 5 '1' to require the
 --       account in 6, 7 safety-net retention ms ('' = keep the keys forever), 8.. statuses that take contact.
--- Returns the updated record's fields (the store's _READ_FIELDS, in order), or nil when nothing matched. A missing hash matches nothing, so a ping
--- racing a delete never brings the service back.
-local f = redis.call('HMGET', KEYS[1], 'status', 'expires', 'account', 'ttl', 'windows', 'rev')
+-- Returns the record's fields (the store's _READ_FIELDS, in order), or nil when nothing matched. A contact older than
+-- the stored one changes nothing (contact never goes backwards) and returns the record as it is. The data revision
+-- is left alone: contact is not data. A missing hash matches nothing, so a ping racing a delete never brings the
+-- service back.
+local f = redis.call('HMGET', KEYS[1], 'status', 'expires', 'account', 'ttl', 'windows', 'seen')
 if not f[1] then
   return false
 end
@@ -25,23 +27,27 @@ end
 if ARGV[5] == '1' and f[3] ~= ARGV[6] then
   return false
 end
-local ttl = tonumber(f[4])
-local windows = tonumber(f[5])
--- Epoch microseconds stay below 2^53, so these sums are exact in Lua's doubles; '%.0f' prints them in full.
-local deadline = string.format('%.0f', at + ttl)
-local expires = string.format('%.0f', at + ttl * windows)
-redis.call('HSET', KEYS[1], 'status', ARGV[3], 'fail', '0', 'seen', ARGV[2], 'deadline', deadline,
-  'expires', expires, 'next', deadline, 'rev', string.format('%d', tonumber(f[6]) + 1))
-if ARGV[4] ~= '' then
-  redis.call('HSET', KEYS[1], 'health', ARGV[4])
+if at >= tonumber(f[6]) then
+  local ttl = tonumber(f[4])
+  local windows = tonumber(f[5])
+  -- Epoch microseconds stay below 2^53, so these sums are exact in Lua's doubles; '%.0f' prints them in full.
+  local deadline = string.format('%.0f', at + ttl)
+  local expires = string.format('%.0f', at + ttl * windows)
+  redis.call('HSET', KEYS[1], 'status', ARGV[3], 'fail', '0', 'seen', ARGV[2], 'deadline', deadline,
+    'expires', expires, 'next', deadline)
+  redis.call('HINCRBY', KEYS[1], 'crev', 1)
+  if ARGV[4] ~= '' then
+    redis.call('HSET', KEYS[1], 'health', ARGV[4])
+  end
+  redis.call('ZADD', KEYS[3], deadline, ARGV[1])
+  if ARGV[7] == '' then
+    redis.call('PERSIST', KEYS[1])
+    redis.call('PERSIST', KEYS[2])
+  else
+    local ms = string.format('%.0f', math.ceil(ttl * windows / 1000) + tonumber(ARGV[7]))
+    redis.call('PEXPIRE', KEYS[1], ms)
+    redis.call('PEXPIRE', KEYS[2], ms)
+  end
 end
-redis.call('ZADD', KEYS[3], deadline, ARGV[1])
-if ARGV[7] == '' then
-  redis.call('PERSIST', KEYS[1])
-  redis.call('PERSIST', KEYS[2])
-else
-  local ms = string.format('%.0f', math.ceil(ttl * windows / 1000) + tonumber(ARGV[7]))
-  redis.call('PEXPIRE', KEYS[1], ms)
-  redis.call('PEXPIRE', KEYS[2], ms)
-end
-return redis.call('HMGET', KEYS[1], 'record', 'status', 'fail', 'seen', 'deadline', 'expires', 'next', 'health', 'rev')
+return redis.call('HMGET', KEYS[1], 'record', 'status', 'fail', 'seen', 'deadline', 'expires', 'next', 'health', 'rev',
+  'crev')

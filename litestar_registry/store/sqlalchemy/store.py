@@ -2,9 +2,11 @@
 
 Every call takes a connection of its own from the pool, so concurrent calls on one store object never share a
 session: single statements (reads, ``touch``) run in autocommit mode, one round trip each; writes of several
-statements run in one transaction. Conditional writes are decided by the database (``UPDATE ... WHERE revision =
-:expected``); the sweep claims due rows with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL. On SQLite, which has one
-writer, a store queues its own writes instead of letting them poll for the database lock.
+statements run in one transaction. Conditional writes are decided by the database: a data write is ``UPDATE ... WHERE
+revision = :expected`` and computes the contact columns it restarts from the row itself; ``touch`` guards the contact
+time with ``CASE`` (an older contact leaves the row as it is, and still returns it); the sweep writes only the status
+columns, ``WHERE contact_revision = :read``, and claims due rows with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL. On
+SQLite, which has one writer, a store queues its own writes instead of letting them poll for the database lock.
 """
 
 from __future__ import annotations
@@ -16,7 +18,23 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
-from sqlalchemy import ColumnElement, Table, delete, event, exists, func, insert, or_, select, type_coerce, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Table,
+    case,
+    delete,
+    event,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Row, RowMapping
 from sqlalchemy.exc import IntegrityError
@@ -24,8 +42,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from litestar_registry.core.errors import ServiceExists, ServiceNotFound, StaleWrite
-from litestar_registry.core.models import Contact, Page, ServiceQuery, ServiceRecord, VersionEntry
-from litestar_registry.store.base import Advance, ServiceStore
+from litestar_registry.core.models import (
+    Contact,
+    Page,
+    Rewrite,
+    ServiceQuery,
+    ServiceRecord,
+    VersionEntry,
+    VersionPage,
+)
+from litestar_registry.core.ports import Advance, ServiceStore
+from litestar_registry.core.states import LIVE
 from litestar_registry.store.epoch import from_micros, micros, to_micros
 from litestar_registry.store.sqlalchemy.models import ServiceModel, ServiceVersionModel
 
@@ -64,12 +91,33 @@ def _create_engine(url: str, **options: Any) -> AsyncEngine:
     return engine
 
 
+_LIVE_VALUES = sorted(status.value for status in LIVE)
+
+
 def _row(record: ServiceRecord, revision: int) -> dict[str, Any]:
     """The column values that store ``record`` at ``revision`` (every column but the slug)."""
+    return {**_data_row(record, revision), **_contact_row(record)}
+
+
+def _contact_row(record: ServiceRecord) -> dict[str, Any]:
+    """The status and contact columns of ``record``: what contact and sweeps move."""
+    return {
+        "status": record.status.value,
+        "failure_count": record.failure_count,
+        "last_seen_us": to_micros(record.last_seen_at),
+        "deadline_us": to_micros(record.deadline_at),
+        "expires_us": to_micros(record.expires_at),
+        "next_check_us": None if record.next_check_at is None else to_micros(record.next_check_at),
+        "health": msgspec.to_builtins(record.health),
+        "contact_revision": record.contact_revision,
+    }
+
+
+def _data_row(record: ServiceRecord, revision: int) -> dict[str, Any]:
+    """The data columns that store ``record`` at ``revision`` (neither the slug nor the contact columns)."""
     return {
         "name": record.name,
         "version": record.version,
-        "status": record.status.value,
         "description": record.description,
         "base_url": record.base_url,
         "health_url": record.health_url,
@@ -80,17 +128,11 @@ def _row(record: ServiceRecord, revision: int) -> dict[str, Any]:
         "ttl_seconds": record.ttl_seconds,
         "ttl_us": micros(record.ttl),
         "expiry_windows": record.expiry_windows,
-        "failure_count": record.failure_count,
-        "last_seen_us": to_micros(record.last_seen_at),
-        "deadline_us": to_micros(record.deadline_at),
-        "expires_us": to_micros(record.expires_at),
-        "next_check_us": None if record.next_check_at is None else to_micros(record.next_check_at),
         "endpoints": msgspec.to_builtins(record.endpoints),
         "capabilities": list(record.capabilities),
         "tags": list(record.tags),
         "metadata": msgspec.to_builtins(record.metadata),
         "owner": msgspec.to_builtins(record.owner),
-        "health": msgspec.to_builtins(record.health),
         "extensions": msgspec.to_builtins(record.extensions),
         "slug_folded": record.slug.casefold(),
         "name_folded": record.name.casefold(),
@@ -130,6 +172,7 @@ def _record(row: RowMapping) -> ServiceRecord:
             "health": row["health"],
             "extensions": row["extensions"],
             "revision": row["revision"],
+            "contact_revision": row["contact_revision"],
         },
         ServiceRecord,
     )
@@ -276,33 +319,68 @@ class SQLAlchemyServiceStore(ServiceStore):
     async def create(self, record: ServiceRecord, history: VersionEntry) -> ServiceRecord:
         async with self._write() as conn:
             try:
+                stored = msgspec.structs.replace(record, contact_revision=1)
                 result = await conn.execute(
-                    insert(_services).values(slug=record.slug, **_row(record, 1)).returning(*_services.c)
+                    insert(_services).values(slug=record.slug, **_row(stored, 1)).returning(*_services.c)
                 )
             except IntegrityError as exc:
                 raise ServiceExists(f"service '{record.slug}' is already registered") from exc
-            stored = result.one()
+            row = result.one()
             await conn.execute(insert(_versions).values(**_history_row(history)))
-        return _record(stored._mapping)
+        return _record(row._mapping)
 
     async def replace(
-        self, record: ServiceRecord, *, expected_revision: int, history: VersionEntry | None = None
+        self,
+        record: ServiceRecord,
+        *,
+        expected_revision: int,
+        history: VersionEntry | None = None,
+        rewrite: Rewrite | None = None,
+        history_limit: int | None = None,
     ) -> ServiceRecord:
-        async with self._write() as conn:
-            result = await conn.execute(
-                update(_services)
-                .where(_services.c.slug == record.slug, _services.c.revision == expected_revision)
-                .values(**_row(record, expected_revision + 1))
-                .returning(*_services.c)
+        rewrite = rewrite or Rewrite()
+        c = _services.c
+        values: dict[str, Any] = _data_row(record, expected_revision + 1)
+        live: bool | ColumnElement[bool] = c.status.in_(_LIVE_VALUES)
+        if rewrite.status is not None:
+            values["status"] = rewrite.status.value
+            live = rewrite.status in LIVE
+        next_check: Any = c.next_check_us
+        if rewrite.restart_at is not None:
+            # The later of the stored contact and this one, computed in the row: contact never goes backwards.
+            at = to_micros(rewrite.restart_at)
+            seen = case((c.last_seen_us > at, c.last_seen_us), else_=literal(at, BigInteger()))
+            next_check = seen + micros(record.ttl)
+            values.update(
+                last_seen_us=seen,
+                deadline_us=next_check,
+                expires_us=seen + micros(record.ttl * record.expiry_windows),
+                failure_count=0,
             )
-            stored = result.first()
+            if rewrite.clear_health:
+                values["health"] = null()
+        if live is True:
+            values["next_check_us"] = next_check
+        elif live is False:
+            values["next_check_us"] = None
+        else:
+            values["next_check_us"] = case((live, next_check), else_=null())
+        if rewrite.status is not None or rewrite.restart_at is not None:
+            values["contact_revision"] = c.contact_revision + 1
+        stmt = update(_services).where(c.slug == record.slug, c.revision == expected_revision)
+        if rewrite.from_statuses is not None:
+            stmt = stmt.where(c.status.in_(sorted(status.value for status in rewrite.from_statuses)))
+        async with self._write() as conn:
+            stored = (await conn.execute(stmt.values(**values).returning(*c))).first()
             if stored is None:
-                found = await conn.scalar(select(_services.c.revision).where(_services.c.slug == record.slug))
+                found = await conn.scalar(select(c.revision).where(c.slug == record.slug))
                 if found is None:
                     raise ServiceNotFound(f"service '{record.slug}' is not registered")
                 raise StaleWrite(f"service '{record.slug}' changed concurrently")
             if history is not None:
                 await conn.execute(insert(_versions).values(**_history_row(history)))
+                if history_limit is not None:
+                    await conn.execute(_trim_history(record.slug, history_limit))
         return _record(stored._mapping)
 
     async def get(self, slug: str) -> ServiceRecord | None:
@@ -360,44 +438,56 @@ class SQLAlchemyServiceStore(ServiceStore):
         return True
 
     async def touch(self, slug: str, contact: Contact) -> ServiceRecord | None:
+        c = _services.c
         at = to_micros(contact.at)
-        deadline = _services.c.ttl_us + at
+        # Every column keeps its value when the stored contact is newer than this one: one statement still, which
+        # answers the row as it stands (the newest contact wins whatever order concurrent ones arrive in).
+        newer = c.last_seen_us <= at
+
+        def fresh(value: Any, column: Any) -> Any:
+            return case((newer, value), else_=column)
+
+        deadline = c.ttl_us + at
         values: dict[str, Any] = {
-            "status": contact.status.value,
-            "failure_count": 0,
-            "last_seen_us": at,
-            "deadline_us": deadline,
-            "next_check_us": deadline,
-            "expires_us": _services.c.ttl_us * _services.c.expiry_windows + at,
-            "revision": _services.c.revision + 1,
+            "status": fresh(literal(contact.status.value), c.status),
+            "failure_count": fresh(literal(0), c.failure_count),
+            "last_seen_us": fresh(literal(at, BigInteger()), c.last_seen_us),
+            "deadline_us": fresh(deadline, c.deadline_us),
+            "next_check_us": fresh(deadline, c.next_check_us),
+            "expires_us": fresh(c.ttl_us * c.expiry_windows + at, c.expires_us),
+            "contact_revision": c.contact_revision + fresh(literal(1), literal(0)),
         }
         if contact.health is not None:
-            values["health"] = msgspec.to_builtins(contact.health)
+            values["health"] = fresh(literal(msgspec.to_builtins(contact.health), type_=c.health.type), c.health)
         stmt = update(_services).where(
-            _services.c.slug == slug,
-            _services.c.status.in_(sorted(status.value for status in contact.from_statuses)),
-            _services.c.expires_us > at,
+            c.slug == slug,
+            c.status.in_(sorted(status.value for status in contact.from_statuses)),
+            c.expires_us > at,
         )
         if contact.account is not None:
-            stmt = stmt.where(_services.c.account == contact.account)
+            stmt = stmt.where(c.account == contact.account)
         async with self._serialized(), self._single() as conn:
-            row = (await conn.execute(stmt.values(**values).returning(*_services.c))).first()
+            row = (await conn.execute(stmt.values(**values).returning(*c))).first()
         return None if row is None else _record(row._mapping)
 
-    async def versions(self, slug: str) -> list[VersionEntry]:
-        stmt = (
-            select(_versions.c.slug, _versions.c.version, _versions.c.previous_version, _versions.c.recorded_at)
-            .where(_versions.c.slug == slug)
-            .order_by(_versions.c.id)
-        )
+    async def version_page(self, slug: str, *, after: int | None = None, limit: int | None = None) -> VersionPage:
+        v = _versions.c
+        stmt = select(v.id, v.slug, v.version, v.previous_version, v.recorded_at).where(v.slug == slug).order_by(v.id)
+        if after is not None:
+            stmt = stmt.where(v.id > after)
+        if limit is not None:
+            stmt = stmt.limit(limit + 1)
         async with self._single() as conn:
             rows = (await conn.execute(stmt)).all()
-        return [
+        more = limit is not None and len(rows) > limit
+        rows = rows[:limit] if more else rows
+        items = [
             VersionEntry(
                 slug=row.slug, version=row.version, previous_version=row.previous_version, recorded_at=row.recorded_at
             )
             for row in rows
         ]
+        return VersionPage(items=items, next_after=rows[-1].id if more else None)
 
     async def sweep_due(
         self, now: datetime, advance: Advance, *, limit: int = 100
@@ -432,6 +522,13 @@ class SQLAlchemyServiceStore(ServiceStore):
             await conn.execute(delete(_services))
 
 
+def _trim_history(slug: str, limit: int) -> Any:
+    """Delete the entries of ``slug`` older than its newest ``limit`` (nothing when it has no more than that)."""
+    v = _versions.c
+    oldest_kept = select(v.id).where(v.slug == slug).order_by(v.id.desc()).offset(limit - 1).limit(1).scalar_subquery()
+    return delete(_versions).where(v.slug == slug, v.id < oldest_kept)
+
+
 def _history_row(entry: VersionEntry) -> dict[str, Any]:
     return {
         "slug": entry.slug,
@@ -444,19 +541,31 @@ def _history_row(entry: VersionEntry) -> dict[str, Any]:
 async def _write_back(
     conn: AsyncConnection, rows: Sequence[Row[Any]], now: datetime, advance: Advance
 ) -> list[tuple[ServiceRecord, ServiceRecord]]:
-    """Store ``advance(record, now)`` for each row it changes, unless the row's revision moved on since it was read."""
+    """Store what ``advance(record, now)`` changes of each row's status, unless its contact state moved since read.
+
+    Only the status columns are written, so a data write that kept the status (and left ``contact_revision`` alone)
+    since the read is neither lost nor a reason to skip the row.
+    """
     changed: list[tuple[ServiceRecord, ServiceRecord]] = []
+    c = _services.c
     for row in rows:
         before = _record(row._mapping)
         after = advance(before, now)
         if after == before:
             continue
-        revision = before.revision + 1
-        result = await conn.execute(
-            update(_services)
-            .where(_services.c.slug == before.slug, _services.c.revision == before.revision)
-            .values(**_row(after, revision))
-        )
-        if result.rowcount == 1:
-            changed.append((before, msgspec.structs.replace(after, revision=revision)))
+        stored = (
+            await conn.execute(
+                update(_services)
+                .where(c.slug == before.slug, c.contact_revision == before.contact_revision)
+                .values(
+                    status=after.status.value,
+                    failure_count=after.failure_count,
+                    next_check_us=None if after.next_check_at is None else to_micros(after.next_check_at),
+                    contact_revision=c.contact_revision + 1,
+                )
+                .returning(*c)
+            )
+        ).first()
+        if stored is not None:
+            changed.append((before, _record(stored._mapping)))
     return changed

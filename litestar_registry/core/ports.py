@@ -1,0 +1,180 @@
+"""The store protocol: everything the registry core needs from persistence, and nothing about HTTP.
+
+It belongs to the core, which imports nothing from ``litestar_registry.store``: the backends (memory, SQLAlchemy,
+Redis) implement :class:`ServiceStore` and pass the one contract suite in ``tests/contract``. Rules that hold on every
+backend:
+
+* **Data apart from contact.** ``revision`` counts data writes (``create``, ``replace``); ``replace`` and ``delete``
+  compare-and-set on it. Contact (``touch``) and sweeps (``sweep_due``) never move it, so a ping or heartbeat never
+  makes a data write fail. ``contact_revision`` counts writes to the status and the contact state; a sweep claims a
+  record on it, so it never overwrites a contact, a status a data write set, or another sweeper's work.
+* **Contact never goes backwards.** ``touch`` with a time older than the stored ``last_seen_at`` changes nothing,
+  and a data write that restarts the clock takes the later of the two times.
+* **Atomic.** Every write decides in the store (one SQL transaction or conditional statement, one Redis script, one
+  step of the event loop), so several app instances sharing one store never both win the same race.
+* **Cheap hot paths.** ``touch`` is one round trip; ``sweep_due`` costs what is due, not how many services exist.
+* **Bounded history.** An append drops the oldest entries beyond ``history_limit`` in the same atomic write.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+from litestar_registry.core.models import (
+    Contact,
+    Page,
+    Rewrite,
+    ServiceQuery,
+    ServiceRecord,
+    VersionEntry,
+    VersionPage,
+)
+
+__all__ = ("Advance", "ServiceStore")
+
+Advance = Callable[[ServiceRecord, datetime], ServiceRecord]
+"""The core's time step: the record as silence leaves it at the given instant.
+
+It may change only ``status``, ``failure_count`` and ``next_check_at``; a store writes back only those."""
+
+
+class ServiceStore(ABC):
+    """Persistence for service records and their version history."""
+
+    async def open(self) -> None:  # noqa: B027 - optional hook, most stores need nothing
+        """Acquire connections (and, where configured, create the schema). Called once at app startup."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release every connection. Called once at app shutdown; the store is unusable afterwards."""
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    @abstractmethod
+    async def create(self, record: ServiceRecord, history: VersionEntry) -> ServiceRecord:
+        """Insert a new service and its first history entry, together.
+
+        Returns:
+            The stored record (``revision`` and ``contact_revision`` 1).
+
+        Raises:
+            ServiceExists: the slug is taken, whatever the status of the record that holds it.
+        """
+
+    @abstractmethod
+    async def replace(
+        self,
+        record: ServiceRecord,
+        *,
+        expected_revision: int,
+        history: VersionEntry | None = None,
+        rewrite: Rewrite | None = None,
+        history_limit: int | None = None,
+    ) -> ServiceRecord:
+        """A data write: overwrite the data of ``record.slug`` if its ``revision`` is still ``expected_revision``.
+
+        Written from ``record``: every field but the status and the contact state (``last_seen_at``, ``deadline_at``,
+        ``expires_at``, ``next_check_at``, ``failure_count``, ``health``), which contact and sweeps move concurrently.
+        Those are kept as stored unless ``rewrite`` (default ``Rewrite()``: any status, keep both) says otherwise, and
+        then decided in the same atomic write:
+
+        * ``rewrite.from_statuses``: the stored status must be one of them, else nothing is written (``StaleWrite``);
+        * ``rewrite.status``: the status to write, instead of keeping the stored one;
+        * ``rewrite.restart_at``: restart the clock: ``last_seen_at`` becomes ``max(stored last_seen_at, restart_at)``,
+          ``deadline_at`` and ``expires_at`` follow from it with ``record``'s TTL and expiry windows, ``failure_count``
+          becomes 0, and ``health`` is kept (``None`` with ``rewrite.clear_health``).
+
+        ``next_check_at`` is ``None`` whenever the resulting status is not live (active, degraded); otherwise it is the
+        new deadline when the clock restarts, else kept. ``contact_revision`` grows by one when the status is written
+        or the clock restarts, and only then. A change of TTL or expiry windows must restart the clock.
+
+        ``history``, when given, is appended in the same atomic write, which also drops the oldest entries beyond
+        ``history_limit`` (``None``: no limit).
+
+        Returns:
+            The record as stored now (``revision`` is ``expected_revision + 1``; status and contact state as decided).
+
+        Raises:
+            ServiceNotFound: no record has that slug.
+            StaleWrite: the revision is no longer ``expected_revision``, or the stored status is not in
+                ``rewrite.from_statuses``; nothing was written.
+        """
+
+    @abstractmethod
+    async def get(self, slug: str) -> ServiceRecord | None:
+        """Return the record with ``slug``, or ``None``."""
+
+    @abstractmethod
+    async def find(self, query: ServiceQuery) -> Page:
+        """Return one page of records matching every filter of ``query``, in slug order.
+
+        ``query.after`` is an exclusive lower bound on the slug. ``next_after`` is set only when more records match
+        beyond the page.
+        """
+
+    @abstractmethod
+    async def delete(self, slug: str, *, expected_revision: int | None = None) -> bool:
+        """Remove the record and its history; with ``expected_revision``, only if the (data) revision still matches.
+
+        Contact since the revision was read does not prevent the removal.
+
+        Returns:
+            Whether a record was removed.
+        """
+
+    @abstractmethod
+    async def touch(self, slug: str, contact: Contact) -> ServiceRecord | None:
+        """Apply a heartbeat or ping in one atomic round trip.
+
+        Matches only when the record's status is in ``contact.from_statuses``, ``contact.at < expires_at`` and (when
+        ``contact.account`` is set) the record's ``account`` equals it. Then, unless ``contact.at`` is older than the
+        stored ``last_seen_at`` (contact never goes backwards: such a contact changes nothing): set the status to
+        ``contact.status``, ``failure_count`` to 0, ``last_seen_at`` to ``contact.at``, ``deadline_at`` and
+        ``next_check_at`` to ``contact.at + ttl``, ``expires_at`` to ``contact.at + ttl * expiry_windows``, ``health``
+        to ``contact.health`` when given, and bump ``contact_revision``. ``revision`` and ``updated_at`` do not
+        change: contact is not data.
+
+        Returns:
+            The record as stored now (updated, or as it was for an older contact), or ``None`` when nothing matched
+            (no such slug, or not in a state that takes contact).
+        """
+
+    @abstractmethod
+    async def version_page(self, slug: str, *, after: int | None = None, limit: int | None = None) -> VersionPage:
+        """Return the version history of ``slug``, oldest first, a page at a time (empty for an unknown slug).
+
+        ``after`` is a position a previous page handed out as ``next_after`` (exclusive); entries dropped since
+        beyond the history limit are simply not returned. ``limit`` bounds the page (``None``: every entry).
+        ``next_after`` is set only when more entries follow the page.
+        """
+
+    async def versions(self, slug: str) -> list[VersionEntry]:
+        """Every stored entry of the version history of ``slug``, oldest first (empty for an unknown slug)."""
+        return (await self.version_page(slug)).items
+
+    @abstractmethod
+    async def sweep_due(
+        self, now: datetime, advance: Advance, *, limit: int = 100
+    ) -> list[tuple[ServiceRecord, ServiceRecord]]:
+        """Claim up to ``limit`` records whose ``next_check_at <= now``, earliest first, and store ``advance(r, now)``.
+
+        Only ``status``, ``failure_count`` and ``next_check_at`` are written, and ``contact_revision`` grows by one.
+        Each due record is claimed by one caller only, even with several app instances sweeping one store: the write
+        is conditional on the ``contact_revision`` read, so a record whose contact state or status moved since it
+        was read (contact, a data write that set the status, another sweeper) is skipped, not overwritten. A data
+        write that keeps the status does not move ``contact_revision`` and never spoils a claim. Records that
+        ``advance`` leaves unchanged are not written.
+
+        Returns:
+            ``(before, after)`` for every record this call changed, ``after`` as stored.
+        """
