@@ -8,12 +8,15 @@ import binascii
 from litestar_registry.core.errors import InvalidInput
 from litestar_registry.core.validation import check_slug
 
-__all__ = ("decode_cursor", "encode_cursor")
+__all__ = ("decode_cursor", "decode_position_cursor", "encode_cursor", "encode_position_cursor")
+
+_POSITION = "p:"
+"""Prefix of position cursors: a slug starts with a letter and has no colon, so neither kind passes for the other."""
 
 
 def encode_cursor(after: str | None) -> str | None:
     """The cursor that resumes after slug ``after``."""
-    return base64.urlsafe_b64encode(after.encode()).decode().rstrip("=") if after is not None else None
+    return _encode_text(after) if after is not None else None
 
 
 def decode_cursor(cursor: str | None) -> str | None:
@@ -21,7 +24,35 @@ def decode_cursor(cursor: str | None) -> str | None:
     if not cursor:
         return None
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        return check_slug(base64.b64decode(padded, altchars=b"-_", validate=True).decode())
+        return check_slug(_decode_text(cursor))
     except (binascii.Error, UnicodeDecodeError, ValueError, InvalidInput):
         raise InvalidInput("cursor is not one this registry handed out", field="cursor") from None
+
+
+def encode_position_cursor(after: int | None) -> str | None:
+    """The cursor that resumes after position ``after`` of an ordered list (a version history)."""
+    return _encode_text(f"{_POSITION}{after}") if after is not None else None
+
+
+def decode_position_cursor(cursor: str | None) -> int | None:
+    """The position a cursor resumes after; ``InvalidInput`` for anything we did not hand out (a slug cursor too)."""
+    if not cursor:
+        return None
+    try:
+        text = _decode_text(cursor)
+        prefix, digits = text[: len(_POSITION)], text[len(_POSITION) :]
+        if prefix != _POSITION or not (digits.isascii() and digits.isdigit() and len(digits) <= 18):
+            raise ValueError(cursor)
+        return int(digits)  # 18 digits: below 2**63, what every store can compare with
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidInput("cursor is not one this registry handed out", field="cursor") from None
+
+
+def _encode_text(text: str) -> str:
+    """``text`` as an opaque cursor: URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode_text(cursor: str) -> str:
+    padded = cursor + "=" * (-len(cursor) % 4)
+    return base64.b64decode(padded, altchars=b"-_", validate=True).decode()

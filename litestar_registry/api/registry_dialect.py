@@ -9,7 +9,12 @@ from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from litestar_registry.api.pagination import decode_cursor, encode_cursor
+from litestar_registry.api.pagination import (
+    decode_cursor,
+    decode_position_cursor,
+    encode_cursor,
+    encode_position_cursor,
+)
 from litestar_registry.api.problems import problems, request_id
 from litestar_registry.api.schemas import (
     DeregistrationRequest,
@@ -154,14 +159,27 @@ class RegistryController(Controller):
         """One service as it stands now, whatever its status."""
         return envelope(request, ServiceView.of(await _visible(registry_core, slug, registry_reader)))
 
-    @get("/services/{slug:str}/versions", responses=problems(401, 404), summary="Version history")
+    @get("/services/{slug:str}/versions", responses=problems(401, 404, 422), summary="Version history")
     async def versions(
-        self, request: AnyRequest, slug: FromPath[str], registry_core: Core, registry_reader: Reader
+        self,
+        request: AnyRequest,
+        slug: FromPath[str],
+        registry_core: Core,
+        registry_reader: Reader,
+        cursor: FromQuery[str | None] = None,
+        limit: Annotated[int | None, QueryParameter(ge=1, le=500)] = None,
     ) -> Envelope[list[VersionView]]:
-        """The versions the service has registered, oldest first."""
+        """The versions the service has registered, oldest first, a page at a time (``meta.next_cursor``).
+
+        Only the newest entries are kept (``history_limit`` per service).
+        """
         await _visible(registry_core, slug, registry_reader)
-        entries = [VersionView.of(entry) for entry in (await registry_core.versions(slug)).items]
-        return envelope(request, entries, count=len(entries))
+        size = min(limit or registry_core.policy.default_page_size, registry_core.policy.max_page_size)
+        page = await registry_core.versions(slug, after=decode_position_cursor(cursor), limit=size)
+        entries = [VersionView.of(entry) for entry in page.items]
+        return envelope(
+            request, entries, count=len(entries), next_cursor=encode_position_cursor(page.next_after), limit=size
+        )
 
 
 async def _visible(registry: Registry, slug: str, principal: Principal | None) -> ServiceRecord:
