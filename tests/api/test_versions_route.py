@@ -78,4 +78,8 @@ async def test_a_cursor_the_route_did_not_hand_out_is_a_422(h: Harness) -> None:
         assert response.status_code == 422, (cursor, response.text)
         assert response.json()["code"] == "invalid_input"
     assert page.status_code == 200
+    await h.client.put(REGISTER, json=registration(version="2.0.0"), headers=A)
+    position = (await h.client.get(VERSIONS, params={"limit": 1}, headers=A)).json()["meta"]["next_cursor"]
+    refused = await h.client.get("/api/v1/registry/services", params={"cursor": position}, headers=A)
+    assert refused.status_code == 422  # and a version cursor is no slug cursor either
     assert (await h.client.get(VERSIONS, params={"limit": 0}, headers=A)).status_code in (400, 422)
