@@ -64,11 +64,11 @@ class Process:
             self.popen = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         return self
 
-    def start(self, within: float = 60.0) -> float:
+    def start(self, within: float = 120.0) -> float:
         """Start and wait until it serves: see :meth:`wait_ready`."""
         return self.spawn().wait_ready(within)
 
-    def wait_ready(self, within: float = 60.0) -> float:
+    def wait_ready(self, within: float = 120.0) -> float:
         """Wait until ``ready`` answers 200; returns the monotonic time it first did."""
         assert self.popen is not None
         deadline = time.monotonic() + within

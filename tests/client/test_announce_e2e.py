@@ -11,6 +11,7 @@ import itertools
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -104,7 +105,7 @@ def test_it_appears_stays_ten_ttls_and_a_graceful_shutdown_removes_it_at_once(fl
         statuses.append(shown["status"])
         time.sleep(0.2)
     assert set(statuses) <= {"active", "degraded"}
-    assert statuses.count("active") >= len(statuses) - 2  # a late heartbeat may show once on a loaded machine
+    assert statuses.count("active") >= 0.9 * len(statuses)  # a late heartbeat may show on a loaded machine
     health = service(registry, slug)["health"]  # type: ignore[index]
     assert (health["status"], health["checks"]) == ("healthy", {"self": "healthy"})
     assert announcement(app)["registrations"] == registrations  # never needed to register again
@@ -125,13 +126,18 @@ def test_a_killed_service_expires_after_its_ttl(fleet: Fleet) -> None:
     poll(lambda: ttl_entry(registry, slug), within=5)
 
     app.kill()
-    killed = time.monotonic()
+    last = ttl_entry(registry, slug)  # what its last ping made of it
+    assert last is not None, "expired before it was killed"
+    expires_at = datetime.fromisoformat(last["expires_at"])
+    assert expires_at - datetime.fromisoformat(last["last_ping_at"]) == timedelta(seconds=ttl)
     poll(lambda: ttl_entry(registry, slug) is None, within=ttl + LOAD_ALLOWANCE)
-    gone_after = time.monotonic() - killed
+    gone_at = datetime.now(UTC)
 
-    # Its last ping came at most one interval (a third of the TTL, +10 %) before the kill: it stays until then.
-    assert ttl - 1.1 * ttl / 3 - 0.05 <= gone_after <= ttl + LOAD_ALLOWANCE, f"gone after {gone_after:.2f} s"
-    print(f"SIGKILL -> gone from the TTL dialect: {gone_after:.2f} s (TTL {ttl} s)")
+    late = (gone_at - expires_at).total_seconds()
+    assert late >= -0.05, f"gone {-late:.2f} s before its TTL ran out"  # not removed early: nobody deregistered it
+    assert late <= LOAD_ALLOWANCE, f"still there {late:.2f} s after its TTL ran out"
+    assert f"{slug}: deregistered" not in app.output()
+    print(f"SIGKILL -> gone from the TTL dialect {late:+.2f} s after its last ping's TTL ran out (TTL {ttl} s)")
 
 
 def test_a_registry_answering_503_makes_it_back_off_then_recover(fleet: Fleet) -> None:
