@@ -18,7 +18,6 @@ __all__ = ("CLIENT_ENV_PREFIX", "ClientConfigurationError", "RegistryClientConfi
 
 CLIENT_ENV_PREFIX = "REGISTRY_CLIENT_"
 DIALECTS = ("registry", "ttl")
-_SECRETS = ("TOKEN", "SERVICE_KEY")
 
 
 class ClientConfigurationError(ValueError):
@@ -168,9 +167,8 @@ def _parse(name: str, raw: str, annotation: str) -> Any:
             return float(text)
         if kind.startswith("Sequence"):
             return tuple(item.strip() for item in text.split(",") if item.strip())
-    except ValueError as exc:
-        shown = "(masked)" if name.endswith(_SECRETS) else repr(raw)
-        raise ClientConfigurationError(f"{name}={shown} is not a valid value") from exc
+    except ValueError as exc:  # only booleans and numbers fail: no key is ever shown
+        raise ClientConfigurationError(f"{name}={raw!r} is not a valid value") from exc
     return text
 
 
