@@ -2,9 +2,6 @@
 
     python -m example_app.ttl_client     # against the example app on 127.0.0.1:8000; Ctrl-C to stop
 
-The supported way is ``litestar_registry.client`` (``KeepAlive``, ``RegistryClientPlugin``: jitter, backoff, health;
-see ``example_app/announced.py``); this file shows the bare protocol.
-
 It registers, then pings at a third of its TTL through the ``ping_url`` the registry answered with. A 404 means the
 registry no longer knows the service (it expired, or the registry lost its state): the client registers again. A ping
 that fails any other way (the registry unreachable, a 5xx, a 2xx without the JSON body) is retried at the next tick.
