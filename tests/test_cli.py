@@ -17,10 +17,10 @@ from litestar import Litestar
 from litestar_registry import RegistryConfig, RegistryPlugin
 from litestar_registry.cli import registry_group
 from litestar_registry.store.sqlalchemy import SQLAlchemyServiceStore
-from litestar_registry.store.sqlalchemy.migrate import VERSION_TABLE, head
+from litestar_registry.store.sqlalchemy.migrate import VERSION_TABLE, head, metadata
 from tests.backends import sqlite_tables
 
-OUR_TABLES = {"registry_services", "registry_service_versions"}
+OUR_TABLES = set(metadata.tables)
 ROOT = Path(__file__).resolve().parents[1]
 
 
