@@ -27,8 +27,11 @@ DEMO_SETTINGS = {
 
 
 def registry_config() -> RegistryConfig:
-    """Settings from the environment; the demo keys fill in only when the environment names no keys at all."""
-    keys = ("REGISTRY_SERVICE_KEYS", "REGISTRY_ADMIN_KEYS", "REGISTRY_TTL_REGISTRATION_KEY")
+    """Settings from the environment; the demo keys fill in only when the environment names no keys at all.
+
+    ``REGISTRY_TTL_OPEN`` counts as naming one: opening the TTL dialect and keying it are exclusive.
+    """
+    keys = ("REGISTRY_SERVICE_KEYS", "REGISTRY_ADMIN_KEYS", "REGISTRY_TTL_REGISTRATION_KEY", "REGISTRY_TTL_OPEN")
     demo = {} if any(name in os.environ for name in keys) else DEMO_SETTINGS
     return RegistryConfig.from_env({**demo, **os.environ})
 
