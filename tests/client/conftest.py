@@ -33,10 +33,29 @@ REGISTRY_SETTINGS = {
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
+_HANDED_OUT: set[int] = set()
+"""Ports given to processes of this session: a process still importing has not bound its port yet, so the kernel may
+offer that port again."""
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    while True:
+        (port,) = free_ports(1)
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports (held open together while picked, so no two are the same)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 class Process:

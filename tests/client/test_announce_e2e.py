@@ -117,7 +117,6 @@ def test_it_appears_stays_ten_ttls_and_a_graceful_shutdown_removes_it_at_once(fl
     assert shown is not None
     assert shown["status"] == "deregistered"  # removed by the shutdown itself (kept as such), not left to expire
     assert stopped < 5, f"graceful shutdown took {stopped:.2f} s"
-    assert f"{slug}: deregistered" in app.output()
     print(f"graceful shutdown, deregistration included: {stopped:.2f} s")
 
 
@@ -127,7 +126,7 @@ def test_a_killed_service_expires_after_its_ttl(fleet: Fleet) -> None:
 
     app.kill()
     last = ttl_entry(registry, slug)  # what its last ping made of it
-    assert last is not None, "expired before it was killed"
+    assert last is not None, "gone at once: a SIGKILL must leave it to expire"
     expires_at = datetime.fromisoformat(last["expires_at"])
     assert expires_at - datetime.fromisoformat(last["last_ping_at"]) == timedelta(seconds=ttl)
     poll(lambda: ttl_entry(registry, slug) is None, within=ttl + LOAD_ALLOWANCE)
@@ -136,7 +135,6 @@ def test_a_killed_service_expires_after_its_ttl(fleet: Fleet) -> None:
     late = (gone_at - expires_at).total_seconds()
     assert late >= -0.05, f"gone {-late:.2f} s before its TTL ran out"  # not removed early: nobody deregistered it
     assert late <= LOAD_ALLOWANCE, f"still there {late:.2f} s after its TTL ran out"
-    assert f"{slug}: deregistered" not in app.output()
     print(f"SIGKILL -> gone from the TTL dialect {late:+.2f} s after its last ping's TTL ran out (TTL {ttl} s)")
 
 

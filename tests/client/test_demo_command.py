@@ -11,13 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.client.conftest import ROOT, free_port, poll
+from tests.client.conftest import ROOT, free_ports, poll
 
 pytestmark = pytest.mark.e2e
 
 
 def test_serve_with_announced_runs_both_and_ctrl_c_deregisters_before_the_registry_stops(tmp_path: Path) -> None:
-    port, announced_port = free_port(), free_port()
+    port, announced_port = free_ports(2)
     env = {key: value for key, value in os.environ.items() if not key.startswith("REGISTRY_")}
     env |= {"DEV_SKIP_SYNC": "1", "REGISTRY_STORE_URL": "memory://", "PYTHONUNBUFFERED": "1"}
     argv = [sys.executable, "scripts/dev.py", "serve", "--with-announced", "--port", str(port)]
@@ -51,7 +51,9 @@ def test_serve_with_announced_runs_both_and_ctrl_c_deregisters_before_the_regist
             except subprocess.TimeoutExpired:
                 demo.kill()
                 demo.wait()
+        print(log.read_text())  # shown when the test fails
+    # The registry's access log, not the app's own last lines: uvicorn ends by re-raising SIGTERM, so log records still
+    # queued by Litestar's logging may never be written.
     output = log.read_text()
-    assert "announced-demo: deregistered" in output, output
     deleted = output.index('"DELETE /api/v1/registry/register HTTP/1.1" 204')
     assert "Shutting down" in output[deleted:]  # the registry stopped only after it had answered the deregistration
