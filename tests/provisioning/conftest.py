@@ -10,7 +10,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from sqlalchemy import pool, text
+from sqlalchemy import make_url, pool, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from litestar_registry.provisioning.crypto import CredentialCipher
@@ -86,3 +86,27 @@ async def eventually(check: Any, within: float = 20.0, interval: float = 0.05) -
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {within} s (last value: {value!r})")
         await asyncio.sleep(interval)
+
+
+def dbos_database_url(name: str) -> str:
+    """A psycopg URL (what DBOS uses) for database ``name`` on the test server."""
+    url = make_url(POSTGRES_URL).set(drivername="postgresql", database=name)
+    return url.render_as_string(hide_password=False)
+
+
+@asynccontextmanager
+async def dbos_database() -> AsyncIterator[str]:
+    """A PostgreSQL database of its own for DBOS's tables (``test_e_dbos_*``), dropped afterwards."""
+    require_server("postgres")
+    name = f"{make_url(POSTGRES_URL).database}_dbos_{uuid4().hex[:8]}"
+    admin = create_async_engine(POSTGRES_URL, poolclass=pool.NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield dbos_database_url(name)
+        finally:
+            async with admin.connect() as conn:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
