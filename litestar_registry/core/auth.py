@@ -21,6 +21,7 @@ __all__ = (
     "Principal",
     "Role",
     "check_keys",
+    "check_tenants",
     "mask",
 )
 
@@ -39,10 +40,15 @@ class Role(enum.StrEnum):
 
 
 class Principal(msgspec.Struct, kw_only=True, frozen=True):
-    """An authenticated caller. ``account`` comes from the credential, never from the request body."""
+    """An authenticated caller. ``account``, ``role`` and ``tenant`` come from the credential, never from the body.
+
+    ``tenant`` scopes provisioning: a principal sees and changes only its tenant's workflows, and one without a tenant
+    may not use the provisioning routes at all.
+    """
 
     account: str
     role: Role
+    tenant: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -52,7 +58,11 @@ class Principal(msgspec.Struct, kw_only=True, frozen=True):
 
 @runtime_checkable
 class Authenticator(Protocol):
-    """Turns request headers into a principal."""
+    """Turns request headers into a principal: how a host maps its own tokens (JWT, mTLS headers...) to callers.
+
+    ``headers`` is a mapping with lower-case names. Return ``None`` when they carry no valid credential (the route
+    answers 401); set ``Principal.tenant`` for callers that may use the provisioning routes.
+    """
 
     async def authenticate(self, headers: Mapping[str, str]) -> Principal | None:
         """Return the caller, or ``None`` when the headers carry no valid credential."""
@@ -97,8 +107,20 @@ def check_keys(roles: Mapping[str, AccountKeys]) -> list[str]:
     return problems
 
 
+def check_tenants(tenant_keys: AccountKeys, accounts: AccountKeys, label: str = "tenant") -> list[str]:
+    """What is wrong with these tenant names: one named like a service or admin account would share its services."""
+    return [
+        f"{label} {tenant!r}: expected a tenant named unlike every service and admin account, got one that is both"
+        for tenant in tenant_keys
+        if tenant in accounts
+    ]
+
+
 class KeyAuthenticator:
-    """API keys sent as ``Authorization: Bearer <key>``; ``X-Dev-Account``/``X-Dev-Role`` only in dev mode.
+    """API keys sent as ``Authorization: Bearer <key>``; ``X-Dev-Account``/``-Role``/``-Tenant`` in dev mode.
+
+    A tenant key authenticates as the service account named after its tenant, with that tenant:
+    ``Principal(account=tenant, role=Role.SERVICE, tenant=tenant)``.
 
     Every configured key is compared, in constant time, whatever matches first, so timing tells nothing about which
     keys exist.
@@ -109,20 +131,28 @@ class KeyAuthenticator:
         service_keys: AccountKeys | None = None,
         admin_keys: AccountKeys | None = None,
         *,
+        tenant_keys: AccountKeys | None = None,
         dev_mode: bool = False,
     ) -> None:
-        """Take ``{account: key}`` (or ``{account: [key, ...]}``) per role.
+        """Take ``{account: key}`` (or ``{account: [key, ...]}``) per role, and ``{tenant: key}`` for tenants.
 
         Raises:
-            ValueError: a key is too short, or one key is given twice (the message masks every key).
+            ValueError: a key is too short, one key is given twice, or a tenant is named like a service or admin
+                account (the message masks every key).
         """
-        problems = check_keys({"service": service_keys or {}, "admin": admin_keys or {}})
+        problems = check_keys({"service": service_keys or {}, "admin": admin_keys or {}, "tenant": tenant_keys or {}})
+        problems += check_tenants(tenant_keys or {}, {**(service_keys or {}), **(admin_keys or {})})
         if problems:
             raise ValueError("; ".join(problems))
         self._keys: list[tuple[bytes, Principal]] = [
             (key.encode(), Principal(account=account, role=role))
             for accounts, role in ((service_keys or {}, Role.SERVICE), (admin_keys or {}, Role.ADMIN))
             for account, keys in accounts.items()
+            for key in _keys_of(keys)
+        ]
+        self._keys += [
+            (key.encode(), Principal(account=tenant, role=Role.SERVICE, tenant=tenant))
+            for tenant, keys in (tenant_keys or {}).items()
             for key in _keys_of(keys)
         ]
         self.dev_mode = dev_mode
@@ -139,5 +169,5 @@ class KeyAuthenticator:
             return found
         if self.dev_mode and (account := headers.get("x-dev-account")):
             role = Role.ADMIN if headers.get("x-dev-role", "").lower() == Role.ADMIN.value else Role.SERVICE
-            return Principal(account=account, role=role)
+            return Principal(account=account, role=role, tenant=headers.get("x-dev-tenant") or None)
         return None
