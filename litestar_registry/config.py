@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import click
 from litestar.exceptions import ImproperlyConfiguredException
 
-from litestar_registry.core.auth import check_keys, mask
+from litestar_registry.core.auth import check_keys, check_tenants, mask
 from litestar_registry.core.clock import Clock, SystemClock
 from litestar_registry.core.registry import DependentsCheck
 from litestar_registry.store import mask_url, store_url_problem
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
     from litestar.types import Guard
 
     from litestar_registry.core.auth import Authenticator
+    from litestar_registry.provisioning.definitions import WorkflowDefinition
     from litestar_registry.store.base import ServiceStore
 
 __all__ = ("ENV_PREFIX", "DependentsCheck", "RegistryConfig", "RegistryConfigurationError")
@@ -106,6 +110,13 @@ class RegistryConfig:
         default_factory=dict, metadata=_env("ADMIN_KEYS", secret=True)
     )
     """Admin accounts, same shape as ``service_keys``."""
+    tenant_keys: Mapping[str, str | Sequence[str]] = field(
+        default_factory=dict, metadata=_env("TENANT_KEYS", secret=True)
+    )
+    """Tenant keys, ``{tenant: key}`` (from the environment ``tenant=key,...``), same rules as ``service_keys``. A
+    tenant key authenticates as the service account named after its tenant, with that tenant: only such callers may
+    use the provisioning routes, each seeing its own tenant's workflows. A tenant is named unlike every service and
+    admin account."""
     auto_approve_accounts: frozenset[str] = field(default=frozenset(), metadata=_env("AUTO_APPROVE_ACCOUNTS"))
     """Accounts whose new services start active; others start pending until an admin approves them."""
     auto_approve_slugs: frozenset[str] = field(default=frozenset(), metadata=_env("AUTO_APPROVE_SLUGS"))
@@ -146,6 +157,39 @@ class RegistryConfig:
     ttl_account: str = field(default="servicekit", metadata=_env("TTL_ACCOUNT"))
     """The account that owns services registered through the TTL dialect (they are approved at once)."""
 
+    provisioning: bool = field(default=False, metadata=_env("PROVISIONING"))
+    """Run provisioning workflows (needs the ``litestar-registry[workflows]`` extra, ``provisioning_keys`` and
+    ``provisioning_callback_base_url``). Off, or without the extra, the provisioning routes answer 501."""
+    provisioning_callback_base_url: str | None = field(default=None, metadata=_env("PROVISIONING_CALLBACK_BASE_URL"))
+    """The public origin external services reach this app at (``https://registry.example.com``): a callback step
+    sends them ``{this}{path}/provisioning/callback`` to call back."""
+    provisioning_keys: Sequence[str] = field(default=(), metadata=_env("PROVISIONING_KEYS", secret=True))
+    """Fernet keys (urlsafe base64 of 32 bytes, as ``Fernet.generate_key()`` makes them) that encrypt the credentials
+    callbacks deliver. The first encrypts, every one decrypts: put a new key first to rotate, and drop the old one
+    once nothing sealed with it is needed."""
+    provisioning_dbos_url: str | None = field(default=None, metadata=_env("PROVISIONING_DBOS_URL"))
+    """DBOS's system database (``sqlite:///path`` or ``postgresql://...``). Unset: a SQLite file beside a SQLite
+    store's (``registry.db`` gets ``registry-dbos.sqlite``), the store's own database when it is PostgreSQL (DBOS
+    keeps its tables in schema ``dbos``), a temporary file for the memory store."""
+    provisioning_application_version: str = field(default="1", metadata=_env("PROVISIONING_APPLICATION_VERSION"))
+    """DBOS recovers only workflows started under its own version: change it only when the workflows in flight may
+    be abandoned (or drained first)."""
+    provisioning_executor_id: str | None = field(default=None, metadata=_env("PROVISIONING_EXECUTOR_ID"))
+    """This instance's DBOS executor id. Unset: ``local`` with a SQLite DBOS database (one instance, which recovers
+    its own workflows when it restarts); with PostgreSQL, the host name and a random suffix, new at every start (a
+    survivor recovers what a dead instance left once its registration expires). Set a stable id per instance (a pod
+    name) to have a restarted instance recover its own workflows at once."""
+    provisioning_instance_ttl_seconds: float = field(default=30.0, metadata=_env("PROVISIONING_INSTANCE_TTL_SECONDS"))
+    """With a PostgreSQL DBOS database, each instance registers itself (slug ``registry-executor-...``) and pings
+    every third of this; silent for this long, it expires and the instance whose sweep expires it recovers its
+    workflows."""
+    provisioning_allow_loopback: bool = field(default=False, metadata=_env("PROVISIONING_ALLOW_LOOPBACK"))
+    """Let HTTP and callback steps call loopback addresses (127.0.0.0/8, ::1): demos on one machine."""
+    provisioning_allow_private: bool = field(default=False, metadata=_env("PROVISIONING_ALLOW_PRIVATE"))
+    """Let HTTP and callback steps call private and other non-global addresses (RFC 1918, CGNAT, unique-local)."""
+    provisioning_definitions: Sequence[WorkflowDefinition] = ()
+    """The workflow definitions tenants may start, by name (code only); a duplicate name is refused."""
+
     clock: Clock = field(default_factory=SystemClock)
     """Where time comes from; tests pass a ``ManualClock`` (code only)."""
 
@@ -185,7 +229,7 @@ class RegistryConfig:
                 bad("min_ttl_seconds", f"at most {_ref('max_ttl_seconds', high)}", low)
             else:
                 span = f"seconds from {_ref('min_ttl_seconds', low)} to {_ref('max_ttl_seconds', high)}"
-                for name in ("default_ttl_seconds", "ttl_seconds"):
+                for name in ("default_ttl_seconds", "ttl_seconds", "provisioning_instance_ttl_seconds"):
                     value = getattr(self, name)
                     if value is not None and not low <= value <= high:
                         bad(name, span, value)
@@ -200,9 +244,54 @@ class RegistryConfig:
             {
                 _label("service_keys"): self.service_keys,
                 _label("admin_keys"): self.admin_keys,
+                _label("tenant_keys"): self.tenant_keys,
                 _label("ttl_registration_key"): ttl_key,
+                _label("provisioning_keys"): {
+                    f"key {index + 1}": key for index, key in enumerate(_keys(self.provisioning_keys))
+                },
             }
         )
+        problems += check_tenants(
+            self.tenant_keys, {**self.service_keys, **self.admin_keys}, _label("tenant_keys") + " tenant"
+        )
+        problems += self._provisioning_problems()
+        return problems
+
+    def _provisioning_problems(self) -> list[str]:
+        """What keeps provisioning from running with these settings (only checked when it is on)."""
+        problems: list[str] = []
+
+        def bad(name: str, expected: str, value: Any) -> None:
+            problems.append(f"{_label(name)}: expected {expected}, got {_shown(name, value)}")
+
+        base = self.provisioning_callback_base_url
+        if base is not None and not _is_origin(base):
+            bad("provisioning_callback_base_url", "an http(s) URL such as https://registry.example.com", base)
+        for index, key in enumerate(_keys(self.provisioning_keys)):
+            if not _is_fernet_key(key):
+                problems.append(
+                    f"{_label('provisioning_keys')} key {index + 1}: expected a Fernet key (urlsafe base64 of 32 "
+                    f"bytes), got {mask(key)}"
+                )
+        dbos_url = self.provisioning_dbos_url
+        if dbos_url is not None and not dbos_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            bad("provisioning_dbos_url", "sqlite:///path or postgresql://user:password@host/database", dbos_url)
+        for name in ("provisioning_application_version", "provisioning_executor_id"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value.strip() or not value.isprintable()):
+                bad(name, "a non-empty name of printable characters", value)
+        if not self.provisioning:
+            return problems
+        if base is None:
+            bad("provisioning_callback_base_url", "the public URL that external services call back", base)
+        if not self.provisioning_keys:
+            problems.append(
+                f"{_label('provisioning_keys')}: expected at least one Fernet key while provisioning is on, got "
+                "nothing (make one with: python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())')"
+            )
+        if self.store is None and self.sqlalchemy_config is None and self.store_url.lower().startswith(_REDIS_FORMS):
+            bad("store_url", "a SQL or memory store while provisioning is on (its records live in SQL)", self.store_url)
         return problems
 
     @classmethod
@@ -259,6 +348,7 @@ _POSITIVE_NUMBERS = (
     "max_ttl_seconds",
     "sweep_interval_seconds",
     "ttl_seconds",
+    "provisioning_instance_ttl_seconds",
 )
 """Float settings: finite and above zero (``ttl_seconds`` may also be unset)."""
 _POSITIVE_INTEGERS = (
@@ -272,6 +362,30 @@ _POSITIVE_INTEGERS = (
 )
 """Whole-number settings: one or more."""
 _FIELDS = {spec.name: spec for spec in fields(RegistryConfig)}
+
+
+_REDIS_FORMS = ("redis://", "rediss://", "valkey://", "valkeys://", "unix://")
+
+
+def _is_origin(url: Any) -> bool:
+    """Whether ``url`` is an absolute http(s) URL with a host (a path is allowed, a query is not)."""
+    if not isinstance(url, str):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query and not parts.fragment
+
+
+def _is_fernet_key(key: Any) -> bool:
+    """Whether ``key`` is what ``cryptography.fernet.Fernet`` takes, checked without importing cryptography."""
+    if not isinstance(key, str):
+        return False
+    try:
+        return len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+    except (ValueError, binascii.Error):
+        return False
 
 
 def _label(name: str) -> str:
@@ -292,10 +406,12 @@ def _field_of(variable: str) -> str:
 
 def _shown(name: str, value: Any, *, quoted: bool = True) -> str:
     """``value`` of setting ``name`` as a message (``quoted``) or a listing shows it: keys masked, URL passwords too."""
-    if name == "store_url" and isinstance(value, str):
+    if name in ("store_url", "provisioning_dbos_url") and isinstance(value, str):
         text = mask_url(value)
     elif _FIELDS[name].metadata.get("secret") and value and isinstance(value, Mapping):
         text = ",".join(f"{account}={mask(key)}" for account, keys in value.items() for key in _keys(keys))
+    elif _FIELDS[name].metadata.get("secret") and value and isinstance(value, list | tuple):
+        text = ",".join(mask(str(key)) for key in value)
     elif _FIELDS[name].metadata.get("secret") and value:
         text = mask(str(value))
     else:
