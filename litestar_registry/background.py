@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 
+from litestar_registry.core.models import ServiceRecord
 from litestar_registry.core.registry import Registry
 
-__all__ = ("Sweeper",)
+__all__ = ("SweepListener", "Sweeper")
+
+SweepListener = Callable[[Sequence[tuple[ServiceRecord, ServiceRecord]]], Awaitable[None]]
+"""Told the ``(before, after)`` pairs of every sweep that changed something (provisioning recovers dead instances)."""
 
 logger = logging.getLogger("litestar_registry.sweeper")
 
@@ -20,19 +25,29 @@ class Sweeper:
     failing sweep is logged and retried at the next tick: a database blip must not stop expiry for good.
     """
 
-    def __init__(self, registry: Registry, interval: float) -> None:
+    def __init__(self, registry: Registry, interval: float, listeners: Sequence[SweepListener] = ()) -> None:
         self.registry = registry
         self.interval = interval
+        self.listeners = list(listeners)
         self._task: asyncio.Task[None] | None = None
 
     async def run_once(self) -> int:
-        """Sweep now; return how many services changed."""
+        """Sweep now, tell the listeners what changed; return how many services changed.
+
+        A failing listener is logged and does not keep the others from hearing of the sweep.
+        """
         changes = await self.registry.sweep()
         for before, after in changes:
             level = logging.INFO if before.status is not after.status else logging.DEBUG
             logger.log(
                 level, "service %s: %s -> %s (%d missed)", after.slug, before.status, after.status, after.failure_count
             )
+        if changes:
+            for listener in self.listeners:
+                try:
+                    await listener(changes)
+                except Exception:
+                    logger.exception("a sweep listener failed")
         return len(changes)
 
     async def _loop(self) -> None:

@@ -15,12 +15,16 @@ from litestar_registry.api.admin import AdminController
 from litestar_registry.api.dependencies import registry_dependencies
 from litestar_registry.api.discovery import EntrypointController
 from litestar_registry.api.problems import exception_handlers
+from litestar_registry.api.provisioning import provisioning_router
 from litestar_registry.api.registry_dialect import RegistryController
 from litestar_registry.api.ttl_dialect import TtlSettings, ttl_router
 from litestar_registry.background import Sweeper
 from litestar_registry.config import RegistryConfig, RegistryConfigurationError
 from litestar_registry.core.auth import Authenticator, KeyAuthenticator
 from litestar_registry.core.registry import Registry, RegistryPolicy
+from litestar_registry.provisioning.errors import DefinitionError
+from litestar_registry.provisioning.instances import ReservingRegistry
+from litestar_registry.provisioning.service import ProvisioningService
 from litestar_registry.store import StoreConfigurationError, create_store, mask_url
 
 if TYPE_CHECKING:
@@ -38,21 +42,32 @@ logger = logging.getLogger("litestar_registry")
 class RegistryPlugin(InitPlugin, CLIPlugin):
     """Adds the service registry under ``config.path``, its store to the app lifespan, and ``litestar registry``."""
 
-    __slots__ = ("_sweeper", "authenticator", "config", "registry", "store")
+    __slots__ = ("_sweeper", "authenticator", "config", "provisioning", "registry", "store")
 
     def __init__(self, config: RegistryConfig | None = None) -> None:
         self.config = config if config is not None else RegistryConfig.from_env()
         self.store: ServiceStore = self._build_store()
         self.authenticator: Authenticator = self.config.authenticator or KeyAuthenticator(
-            self.config.service_keys, self.config.admin_keys, dev_mode=self.config.dev_mode
+            self.config.service_keys,
+            self.config.admin_keys,
+            tenant_keys=self.config.tenant_keys,
+            dev_mode=self.config.dev_mode,
         )
-        self.registry = Registry(
-            self.store,
-            registry_policy(self.config),
-            clock=self.config.clock,
-            dependents_checks=[self.config.dependents_check] if self.config.dependents_check else [],
+        checks = [self.config.dependents_check] if self.config.dependents_check else []
+        # With provisioning, the instances' own registrations (registry-executor-...) are reserved for them.
+        kind = ReservingRegistry if self.config.provisioning else Registry
+        self.registry = kind(
+            self.store, registry_policy(self.config), clock=self.config.clock, dependents_checks=checks
         )
-        self._sweeper = Sweeper(self.registry, self.config.sweep_interval_seconds)
+        try:
+            self.provisioning = ProvisioningService(self.config, self.registry, self.store)
+        except DefinitionError as exc:
+            raise RegistryConfigurationError([f"RegistryConfig.provisioning_definitions: {exc.detail}"]) from None
+        if self.config.provisioning:
+            self.registry.dependents_checks.append(self.provisioning.dependents)
+        self._sweeper = Sweeper(
+            self.registry, self.config.sweep_interval_seconds, listeners=[self.provisioning.on_sweep]
+        )
 
     def _build_store(self) -> ServiceStore:
         config = self.config
@@ -78,7 +93,7 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Mount the registry's Routers with their own dependencies and error handlers; hook the store's lifespan.
 
-        The registry dialect goes under ``path``, the TTL dialect under ``ttl_path`` (when set).
+        The registry dialect and provisioning go under ``path``, the TTL dialect under ``ttl_path`` (when set).
         """
         config = self.config
         app_config.route_handlers.append(
@@ -91,6 +106,18 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
                 tags=list(config.tags),
                 include_in_schema=config.include_in_schema,
                 request_max_body_size=config.max_body_bytes,
+            )
+        )
+        app_config.route_handlers.append(
+            provisioning_router(
+                path=config.path,
+                registry=self.registry,
+                service=self.provisioning,
+                authenticator=self.authenticator,
+                guards=list(config.guards),
+                tags=[*config.tags, "provisioning"],
+                include_in_schema=config.include_in_schema,
+                max_body_bytes=config.max_body_bytes,
             )
         )
         if config.ttl_path:
@@ -130,6 +157,11 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
                 "litestar-registry: no service or admin keys configured; every registry write answers 401. Set "
                 "REGISTRY_SERVICE_KEYS and REGISTRY_ADMIN_KEYS (account=key,...)"
             )
+        if config.provisioning and config.authenticator is None and not config.tenant_keys and not config.dev_mode:
+            logger.warning(
+                "litestar-registry: provisioning is on but no tenant keys are configured; its routes answer 401 (403 "
+                "to service and admin keys). Set REGISTRY_TENANT_KEYS (tenant=key,...)"
+            )
         if config.ttl_path and config.ttl_open:
             logger.warning(
                 "litestar-registry: the TTL dialect at %s is open (REGISTRY_TTL_OPEN): anyone who reaches it may "
@@ -147,7 +179,7 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
 
     @asynccontextmanager
     async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
-        """Open the store (creating the schema when configured), run the sweeper, and close both at shutdown.
+        """Open the store (creating the schema when configured) and provisioning, run the sweeper; close in reverse.
 
         A store that does not open stops startup with a :class:`RegistryConfigurationError` naming its setting, the
         password masked, also logged as one ERROR line (the underlying error is logged at DEBUG level).
@@ -165,11 +197,15 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
             raise error from None
         logger.info("litestar-registry: store %s, from %s", type(self.store).__name__, self._store_setting())
         try:
-            if self.config.sweeper_enabled:
-                self._sweeper.start()
-            yield
+            await self.provisioning.open()
+            try:
+                if self.config.sweeper_enabled:
+                    self._sweeper.start()
+                yield
+            finally:
+                await self._sweeper.stop()
+                await self.provisioning.close()
         finally:
-            await self._sweeper.stop()
             await self.store.close()
 
     def _reason(self, exc: Exception) -> str:

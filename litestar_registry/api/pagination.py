@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 from litestar_registry.core.errors import InvalidInput
 from litestar_registry.core.validation import check_slug
 
-__all__ = ("decode_cursor", "decode_position_cursor", "encode_cursor", "encode_position_cursor")
+__all__ = (
+    "decode_cursor",
+    "decode_position_cursor",
+    "decode_workflow_cursor",
+    "encode_cursor",
+    "encode_position_cursor",
+    "encode_workflow_cursor",
+)
 
 _POSITION = "p:"
 """Prefix of position cursors: a slug starts with a letter and has no colon, so neither kind passes for the other."""
+_WORKFLOW = "w:"
+"""Prefix of workflow cursors (they resume after a workflow id)."""
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def encode_cursor(after: str | None) -> str | None:
@@ -44,6 +55,25 @@ def decode_position_cursor(cursor: str | None) -> int | None:
         if prefix != _POSITION or not (digits.isascii() and digits.isdigit() and len(digits) <= 18):
             raise ValueError(cursor)
         return int(digits)  # 18 digits: below 2**63, what every store can compare with
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidInput("cursor is not one this registry handed out", field="cursor") from None
+
+
+def encode_workflow_cursor(after: str | None) -> str | None:
+    """The cursor that resumes a workflow list after workflow ``after`` (lists run newest first)."""
+    return _encode_text(f"{_WORKFLOW}{after}") if after is not None else None
+
+
+def decode_workflow_cursor(cursor: str | None) -> str | None:
+    """The workflow id a cursor resumes after; ``InvalidInput`` for anything we did not hand out."""
+    if not cursor:
+        return None
+    try:
+        text = _decode_text(cursor)
+        prefix, workflow_id = text[: len(_WORKFLOW)], text[len(_WORKFLOW) :]
+        if prefix != _WORKFLOW or _UUID.fullmatch(workflow_id) is None:
+            raise ValueError(cursor)
+        return workflow_id
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidInput("cursor is not one this registry handed out", field="cursor") from None
 

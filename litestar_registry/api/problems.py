@@ -15,6 +15,7 @@ from litestar.status_codes import (
     HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
+    HTTP_410_GONE,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_501_NOT_IMPLEMENTED,
@@ -23,6 +24,7 @@ from litestar.types import ExceptionHandlersMap
 
 from litestar_registry.api.schemas import FieldError, Problem
 from litestar_registry.core import errors
+from litestar_registry.provisioning import errors as provisioning_errors
 
 __all__ = ("PROBLEM_MEDIA_TYPE", "exception_handlers", "invalid_fields", "problem_response", "problems", "request_id")
 
@@ -38,6 +40,10 @@ STATUS_BY_ERROR: Mapping[type[errors.RegistryError], int] = {
     errors.AccessDenied: HTTP_403_FORBIDDEN,
     errors.InvalidInput: HTTP_422_UNPROCESSABLE_ENTITY,
     errors.NotImplementedFeature: HTTP_501_NOT_IMPLEMENTED,
+    provisioning_errors.WorkflowNotFound: HTTP_404_NOT_FOUND,
+    provisioning_errors.CallbackTokenUnknown: HTTP_404_NOT_FOUND,
+    provisioning_errors.CallbackTokenUsed: HTTP_409_CONFLICT,
+    provisioning_errors.CallbackTokenExpired: HTTP_410_GONE,
 }
 
 TITLES = {
@@ -47,6 +53,7 @@ TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    410: "Gone",
     413: "Request body too large",
     415: "Unsupported media type",
     422: "Validation failed",

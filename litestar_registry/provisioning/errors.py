@@ -62,12 +62,14 @@ class OutboundURLRefused(RegistryError):
 
 
 class ProvisioningUnavailable(NotImplementedFeature):
-    """Provisioning needs the ``workflows`` extra (DBOS and cryptography), which is not installed (501)."""
+    """Provisioning is off, or needs the ``workflows`` extra (DBOS, cryptography), which is not installed (501).
+
+    The detail names the extra, ``litestar-registry[workflows]``.
+    """
 
     code = "provisioning_unavailable"
 
     def __init__(self, detail: str | None = None) -> None:
         super().__init__(
-            detail or "provisioning workflows need the 'workflows' extra: pip install 'litestar-registry[workflows]'",
-            extra="workflows",
+            detail or "provisioning workflows need the 'workflows' extra: pip install 'litestar-registry[workflows]'"
         )
