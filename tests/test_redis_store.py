@@ -85,23 +85,23 @@ async def test_a_burst_beyond_the_pool_waits_for_connections_instead_of_failing(
 async def test_live_records_get_a_native_expiry_of_their_expiry_window_plus_a_day(rs: RedisServiceStore) -> None:
     await _create(rs, "live")  # ttl 30 s, 3 windows
     expected = 90_000 + DAY_MS
-    for key in ("registry:svc:live", "registry:hist:live"):
+    for key in ("{registry}:svc:live", "{registry}:hist:live"):
         assert expected - 5_000 < await rs.client.pttl(key) <= expected
 
-    await rs.client.pexpire("registry:svc:live", 1_000)  # a touch must extend it again
+    await rs.client.pexpire("{registry}:svc:live", 1_000)  # a touch must extend it again
     await rs.touch("live", Contact(at=T0 + timedelta(seconds=1), status=S.ACTIVE, from_statuses=CONTACT_FROM))
-    assert expected - 5_000 < await rs.client.pttl("registry:svc:live") <= expected
+    assert expected - 5_000 < await rs.client.pttl("{registry}:svc:live") <= expected
 
 
 async def test_records_that_are_not_live_are_kept_forever(rs: RedisServiceStore) -> None:
     await _create(rs, "waiting", status=S.PENDING, next_check_at=None)
-    assert await rs.client.pttl("registry:svc:waiting") == -1
+    assert await rs.client.pttl("{registry}:svc:waiting") == -1
     await _create(rs, "silent")
     [(_, expired)] = await rs.sweep_due(T0 + timedelta(seconds=200), states.advance)
     assert expired.status is S.EXPIRED
     # The sweeper persisted the expiry: the record stays visible as expired, as on every backend.
-    assert await rs.client.pttl("registry:svc:silent") == -1
-    assert await rs.client.pttl("registry:hist:silent") == -1
+    assert await rs.client.pttl("{registry}:svc:silent") == -1
+    assert await rs.client.pttl("{registry}:hist:silent") == -1
 
 
 async def test_native_expiry_can_be_disabled(tmp_path: Path) -> None:
@@ -110,7 +110,7 @@ async def test_native_expiry_can_be_disabled(tmp_path: Path) -> None:
         await store._clear_for_tests()
         await _create(store, "live")
         await store.touch("live", Contact(at=T0, status=S.ACTIVE, from_statuses=CONTACT_FROM))
-        assert await store.client.pttl("registry-noexp:svc:live") == -1
+        assert await store.client.pttl("{registry-noexp}:svc:live") == -1
         await store._clear_for_tests()
 
 
@@ -123,8 +123,8 @@ async def test_a_natively_expired_service_is_skipped_and_its_index_entries_dropp
         await asyncio.sleep(0.3)
         assert await store.get("brief") is None
         assert [r.slug for r in (await store.find(ServiceQuery())).items] == ["kept"]
-        assert await store.client.zrange("registry-short:slugs", 0, -1) == [b"kept"]
-        assert await store.client.zcard("registry-short:due") == 0
+        assert await store.client.zrange("{registry-short}:slugs", 0, -1) == [b"kept"]
+        assert await store.client.zcard("{registry-short}:due") == 0
         await store._clear_for_tests()
 
 
@@ -134,35 +134,35 @@ async def test_a_natively_expired_service_is_skipped_and_its_index_entries_dropp
 async def test_find_skips_and_cleans_a_slug_whose_hash_vanished(rs: RedisServiceStore) -> None:
     for slug in ("a", "b", "c"):
         await _create(rs, slug)
-    await rs.client.delete("registry:svc:b")
+    await rs.client.delete("{registry}:svc:b")
     page = await rs.find(ServiceQuery(limit=2))
     assert ([r.slug for r in page.items], page.next_after) == (["a", "c"], None)
-    assert await rs.client.zrange("registry:slugs", 0, -1) == [b"a", b"c"]
-    assert await rs.client.zrange("registry:due", 0, -1) == [b"a", b"c"]
-    assert await rs.client.exists("registry:hist:b") == 0
+    assert await rs.client.zrange("{registry}:slugs", 0, -1) == [b"a", b"c"]
+    assert await rs.client.zrange("{registry}:due", 0, -1) == [b"a", b"c"]
+    assert await rs.client.exists("{registry}:hist:b") == 0
     assert await rs.versions("b") == []
 
 
 async def test_sweep_skips_and_cleans_a_due_slug_whose_hash_vanished(rs: RedisServiceStore) -> None:
     await _create(rs, "ghost")
     await _create(rs, "real", at=T0 + timedelta(seconds=1))
-    await rs.client.delete("registry:svc:ghost")
+    await rs.client.delete("{registry}:svc:ghost")
     changed = await rs.sweep_due(T0 + timedelta(seconds=45), states.advance, limit=1)
     assert [(before.slug, after.status) for before, after in changed] == [("real", S.DEGRADED)]
-    assert await rs.client.zscore("registry:due", "ghost") is None
-    assert await rs.client.zscore("registry:slugs", "ghost") is None
+    assert await rs.client.zscore("{registry}:due", "ghost") is None
+    assert await rs.client.zscore("{registry}:slugs", "ghost") is None
 
 
 async def test_writes_to_a_vanished_slug_never_resurrect_it(rs: RedisServiceStore) -> None:
     record = make_record("gone")
     await rs.create(record, first_version(record))
-    await rs.client.delete("registry:svc:gone")
+    await rs.client.delete("{registry}:svc:gone")
     contact = Contact(at=T0 + timedelta(seconds=1), status=S.ACTIVE, from_statuses=CONTACT_FROM)
     assert await rs.touch("gone", contact) is None
     with pytest.raises(ServiceNotFound):
         await rs.replace(record, expected_revision=1)
-    assert await rs.client.exists("registry:svc:gone", "registry:hist:gone") == 0
-    assert await rs.client.zscore("registry:slugs", "gone") is None
+    assert await rs.client.exists("{registry}:svc:gone", "{registry}:hist:gone") == 0
+    assert await rs.client.zscore("{registry}:slugs", "gone") is None
     await rs.create(record, first_version(record))  # the slug is free again, with a fresh history
     assert await rs.versions("gone") == [first_version(record)]
 
@@ -271,11 +271,11 @@ async def test_records_written_before_the_contact_revision_existed_keep_working(
     """A hash without ``crev`` (and a history without ``hdrop``), as an earlier version of the store left them."""
     record = make_record("old", ttl=10)
     await rs.create(record, first_version(record))
-    await rs.client.hdel("registry:svc:old", "crev")
+    await rs.client.hdel("{registry}:svc:old", "crev")
     assert (await rs.get("old")).contact_revision == 0
     touched = await rs.touch("old", Contact(at=T0 + timedelta(seconds=1), status=S.ACTIVE, from_statuses=LIVE))
     assert touched.contact_revision == 1
-    await rs.client.hdel("registry:svc:old", "crev")
+    await rs.client.hdel("{registry}:svc:old", "crev")
     [(before, after)] = await rs.sweep_due(T0 + timedelta(seconds=12), states.advance)
     assert (before.contact_revision, after.contact_revision, after.status) == (0, 1, S.DEGRADED)
     entry = VersionEntry(slug="old", version="2.0.0", previous_version="1.0.0", recorded_at=T0)
@@ -316,7 +316,7 @@ async def test_a_due_record_that_advance_leaves_alone_leaves_the_due_set(rs: Red
     await _create(rs, "late", at=T0 + timedelta(seconds=5))
     changed = await rs.sweep_due(T0 + timedelta(seconds=40), states.advance, limit=2)
     assert [before.slug for before, _ in changed] == ["late"]
-    assert await rs.client.zrange("registry:due", 0, -1) == [b"late"]
+    assert await rs.client.zrange("{registry}:due", 0, -1) == [b"late"]
     assert (await rs.get("held-0")).revision == 1
 
 
@@ -347,7 +347,7 @@ async def test_namespaces_do_not_see_or_clear_each_other(rs: RedisServiceStore) 
         assert await other.get("mine") is None
         await _create(other, "theirs")
         await other._clear_for_tests()
-        assert await other.client.exists("registry-other:svc:theirs") == 0
+        assert await other.client.exists("{registry-other}:svc:theirs") == 0
     assert await rs.get("mine") is not None
 
 
@@ -357,7 +357,7 @@ async def test_a_given_client_is_used_and_left_open() -> None:
     try:
         async with RedisServiceStore("redis://unused", namespace="registry-given", client=client) as store:
             await _create(store, "x")
-            assert await client.exists("registry-given:svc:x") == 1
+            assert await client.exists("{registry-given}:svc:x") == 1
             await store._clear_for_tests()
         assert await client.ping()
     finally:
@@ -394,3 +394,244 @@ async def test_a_call_from_another_event_loop_uses_its_own_connection(rs: RedisS
 
     assert await asyncio.to_thread(elsewhere) == ("across", 2)
     assert (await rs.get("across")).contact_revision == 2  # and the store's own pool still works on its loop
+
+
+# --- list pages through the filter indexes --------------------------------------------------------------------------
+
+
+async def _commandstats(client: Any) -> dict[str, int]:
+    info = await client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(stats["calls"]) for name, stats in info.items()}
+
+
+async def _calls_during(rs: RedisServiceStore, query: ServiceQuery) -> tuple[Any, dict[str, int]]:
+    """The page for ``query``, and how many of each command the server ran for it (those scripts ran included)."""
+    before = await _commandstats(rs.client)
+    page = await rs.find(query)
+    after = await _commandstats(rs.client)
+    return page, {name: calls - before.get(name, 0) for name, calls in after.items() if calls != before.get(name, 0)}
+
+
+async def test_a_page_is_one_round_trip_that_reads_only_the_page(rs: RedisServiceStore, wire: list[bytes]) -> None:
+    for i in range(300):
+        await _create(rs, f"svc-{i:03d}", tags=("even",) if i % 2 == 0 else ("odd",))
+    page, calls = await _calls_during(rs, ServiceQuery(limit=100))
+    assert ([r.slug for r in page.items][:2], len(page.items), page.next_after) == (
+        ["svc-000", "svc-001"],
+        100,
+        "svc-099",
+    )
+    assert calls["evalsha"] == 1  # one round trip
+    assert calls["hmget"] <= 2 * 101  # each candidate checked and the page read: 101 records of 300, never all
+    page, calls = await _calls_during(rs, ServiceQuery(tag="odd", limit=10, after="svc-100"))
+    assert [r.slug for r in page.items] == [f"svc-{i:03d}" for i in range(101, 121, 2)]
+    assert calls["hmget"] <= 2 * 11
+
+
+async def test_a_filter_that_matches_nothing_reads_no_record(rs: RedisServiceStore, wire: list[bytes]) -> None:
+    for i in range(300):
+        await _create(rs, f"svc-{i:03d}")
+    await _create(rs, "waiting", status=S.PENDING, next_check_at=None)
+    for query in (
+        ServiceQuery(tag="nothing"),
+        ServiceQuery(capability="nothing"),
+        ServiceQuery(statuses=frozenset({S.REJECTED, S.EXPIRED})),
+        ServiceQuery(tag="nothing", text="svc"),
+    ):
+        wire.clear()
+        page, calls = await _calls_during(rs, query)
+        assert page.items == []
+        assert [command for command in wire if command != b"INFO"] == [b"EVALSHA"]
+        assert "hmget" not in calls, query  # a few ZCARDs, no record read
+    page, calls = await _calls_during(rs, ServiceQuery(statuses=frozenset({S.PENDING}), text="wait"))
+    assert [r.slug for r in page.items] == ["waiting"]
+    assert calls["hmget"] <= 2  # through the pending set, not the 301 slugs
+
+
+async def test_a_text_search_examines_at_most_the_budget_per_round_trip(tmp_path: Path, wire: list[bytes]) -> None:
+    require_server("redis")
+    async with RedisServiceStore(REDIS_URL, namespace="registry-budget", find_budget=50) as store:
+        await store._clear_for_tests()
+        memory = MemoryServiceStore()
+        for i in range(300):
+            record = make_record(f"svc-{i:03d}", description="needle" if i in (7, 260, 299) else "hay")
+            for target in (store, memory):
+                await target.create(record, first_version(record))
+        wire.clear()
+        page = await store.find(ServiceQuery(text="NEEDLE", limit=2))
+        assert page == await memory.find(ServiceQuery(text="NEEDLE", limit=2))
+        assert ([r.slug for r in page.items], page.next_after) == (["svc-007", "svc-260"], "svc-260")
+        assert wire.count(b"EVALSHA") == 6  # 300 candidates, 50 a call: the last match is the 300th
+        assert await store.find(ServiceQuery(text="needle", after="svc-260")) == await memory.find(
+            ServiceQuery(text="needle", after="svc-260")
+        )
+        await store._clear_for_tests()
+
+
+async def _index_sets(rs: RedisServiceStore) -> dict[str, set[str]]:
+    sets: dict[str, set[str]] = {}
+    async for key in rs.client.scan_iter(match="{registry}:*"):
+        name = key.decode().removeprefix("{registry}:")
+        if name.startswith(("status:", "tag:", "cap:")):
+            sets[name] = {slug.decode() for slug in await rs.client.zrange(key, 0, -1)}
+    return sets
+
+
+async def test_the_filter_sets_follow_every_write_exactly(rs: RedisServiceStore) -> None:
+    """Random creates, data writes, contacts, sweeps and deletes; the sets always say what the records say."""
+    import random
+
+    rng = random.Random(10)
+    memory = MemoryServiceStore()
+    words = ("a", "b", "c", "d é")
+    clock = T0
+    for _ in range(200):
+        slug = f"s{rng.randrange(12):02d}"
+        current = await memory.get(slug)
+        action = rng.choice(("write", "write", "touch", "sweep", "delete"))
+        if current is None:
+            record = make_record(
+                slug,
+                at=clock,
+                status=rng.choice((S.ACTIVE, S.PENDING)),
+                tags=tuple(rng.sample(words, rng.randrange(3))),
+                capabilities=tuple(rng.sample(words, rng.randrange(3))),
+            )
+            for store in (memory, rs):
+                await store.create(record, first_version(record))
+        elif action == "write":
+            update = msgspec.structs.replace(
+                current,
+                tags=tuple(rng.sample(words, rng.randrange(4))),
+                capabilities=tuple(rng.sample(words, rng.randrange(4))),
+            )
+            rewrite = Rewrite(status=rng.choice((None, S.ACTIVE, S.REJECTED, S.DEREGISTERED)))
+            for store in (memory, rs):
+                await store.replace(update, expected_revision=current.revision, rewrite=rewrite)
+        elif action == "touch":
+            contact = Contact(at=clock, status=rng.choice((S.ACTIVE, S.DEGRADED)), from_statuses=LIVE)
+            assert await rs.touch(slug, contact) == await memory.touch(slug, contact)
+        elif action == "sweep":
+            assert await rs.sweep_due(clock, states.advance) == await memory.sweep_due(clock, states.advance)
+        else:
+            for store in (memory, rs):
+                await store.delete(slug)
+        clock += timedelta(seconds=rng.choice((1, 20, 40)))
+    records = (await memory.find(ServiceQuery(limit=100))).items
+    expected: dict[str, set[str]] = {}
+    for record in records:
+        expected.setdefault(f"status:{record.status.value}", set()).add(record.slug)
+        for tag in record.tags:
+            expected.setdefault(f"tag:{tag}", set()).add(record.slug)
+        for capability in record.capabilities:
+            expected.setdefault(f"cap:{capability}", set()).add(record.slug)
+    assert await _index_sets(rs) == expected
+    statuses = [None, frozenset({S.ACTIVE}), LIVE, frozenset({S.REJECTED, S.PENDING, S.EXPIRED})]
+    for status in statuses:
+        for tag in (None, *words):
+            for capability in (None, "a"):
+                query = ServiceQuery(statuses=status, tag=tag, capability=capability, limit=3)
+                assert await rs.find(query) == await memory.find(query), query
+
+
+async def test_stale_filter_entries_are_dropped_when_met(rs: RedisServiceStore) -> None:
+    """A hash that expired natively leaves its tag entries behind; a slug registered again must not match them."""
+    await _create(rs, "again", tags=("old",), capabilities=("was",))
+    await rs.client.delete(rs._svc("again"))
+    await _create(rs, "again", tags=("new",), capabilities=())
+    assert (await rs.find(ServiceQuery(tag="old"))).items == []
+    assert (await rs.find(ServiceQuery(capability="was"))).items == []
+    assert await rs.client.exists("{registry}:tag:old", "{registry}:cap:was") == 0
+    assert [r.slug for r in (await rs.find(ServiceQuery(tag="new"))).items] == ["again"]
+
+
+# --- the first layout -------------------------------------------------------------------------------------------
+
+
+async def _as_first_layout(rs: RedisServiceStore, namespace: str) -> None:
+    """Rewrite what ``rs`` holds into the keys and fields the first layout used (no hash tag, no filter sets)."""
+    client = rs.client
+    old = f"{namespace}:"
+    for slug, score in await client.zrange(rs._slugs_key, 0, -1, withscores=True):
+        name = slug.decode()
+        await client.rename(rs._svc(name), f"{old}svc:{name}")
+        await client.rename(rs._hist(name), f"{old}hist:{name}")
+        await client.hdel(f"{old}svc:{name}", "tags", "caps", "fs", "fn", "fd")
+        await client.zadd(f"{old}slugs", {name: score})
+    for slug, score in await client.zrange(rs._due_key, 0, -1, withscores=True):
+        await client.zadd(f"{old}due", {slug: score})
+    await client.delete(*[key async for key in client.scan_iter(match=f"{{{namespace}}}:*")])
+
+
+async def test_records_of_the_first_layout_are_moved_when_the_store_opens(tmp_path: Path) -> None:
+    require_server("redis")
+    namespace = "registry-layout"
+    async with RedisServiceStore(REDIS_URL, namespace=namespace) as first:
+        await first._clear_for_tests()
+        memory = MemoryServiceStore()
+        for i in range(250):  # more than one migration chunk
+            record = make_record(
+                f"svc-{i:03d}",
+                status=S.PENDING if i % 5 == 0 else S.ACTIVE,
+                next_check_at=None if i % 5 == 0 else T0 + timedelta(seconds=30),
+                tags=("odd",) if i % 2 else ("even",),
+                description=f"Number {i}",
+            )
+            for store in (first, memory):
+                await store.create(record, first_version(record))
+        entry = VersionEntry(slug="svc-001", version="2.0.0", previous_version="1.0.0", recorded_at=T0)
+        for store in (first, memory):
+            await store.replace(
+                msgspec.structs.replace(await memory.get("svc-001"), version="2.0.0"),
+                expected_revision=1,
+                history=entry,
+            )
+        await _as_first_layout(first, namespace)
+        assert await first.client.exists(f"{namespace}:svc:svc-001") == 1
+        ttl_before = await first.client.pttl(f"{namespace}:svc:svc-001")
+
+    async with RedisServiceStore(REDIS_URL, namespace=namespace) as store:
+        assert [key async for key in store.client.scan_iter(match=f"{namespace}:*")] == []
+        assert 0 < await store.client.pttl(store._svc("svc-001")) <= ttl_before  # the safety-net expiry kept
+        for query in (
+            ServiceQuery(limit=500),
+            ServiceQuery(tag="odd", limit=7),
+            ServiceQuery(statuses=frozenset({S.PENDING}), limit=500),
+            ServiceQuery(text="NUMBER 24", limit=5),
+            ServiceQuery(capability="search", after="svc-200"),
+        ):
+            assert await store.find(query) == await memory.find(query), query
+        assert await store.versions("svc-001") == await memory.versions("svc-001")
+        contact = Contact(at=T0 + timedelta(seconds=1), status=S.DEGRADED, from_statuses=LIVE)
+        assert await store.touch("svc-003", contact) == await memory.touch("svc-003", contact)
+        assert [r.slug for r in (await store.find(ServiceQuery(statuses=frozenset({S.DEGRADED})))).items] == ["svc-003"]
+        now = T0 + timedelta(seconds=40)
+        assert await store.sweep_due(now, states.advance, limit=500) == await memory.sweep_due(
+            now, states.advance, limit=500
+        )
+        await store._clear_for_tests()
+
+
+def test_a_namespace_with_braces_is_refused() -> None:
+    with pytest.raises(ValueError, match="hash tag"):
+        RedisServiceStore(REDIS_URL, namespace="a{b}")
+
+
+# --- the wire -------------------------------------------------------------------------------------------------------
+
+
+async def test_hot_paths_skip_redis_pys_per_call_layers(rs: RedisServiceStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No argument-inspecting wrapper, no retry or observability layer, no response callback on touch and get."""
+    await _create(rs, "lean")
+    import redis.asyncio.client as client_module
+    import redis.utils as utils_module
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise AssertionError("a per-call layer of redis-py ran")
+
+    monkeypatch.setattr(utils_module, "_get_filterable_args", refuse)
+    monkeypatch.setattr(client_module.Redis, "execute_command", refuse)
+    contact = Contact(at=T0 + timedelta(seconds=1), status=S.ACTIVE, from_statuses=CONTACT_FROM)
+    assert (await rs.touch("lean", contact)).contact_revision == 2
+    assert (await rs.get("lean")).contact_revision == 2
+    assert [r.slug for r in (await rs.find(ServiceQuery())).items] == ["lean"]

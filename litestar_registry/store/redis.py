@@ -1,19 +1,24 @@
-"""A Redis/Valkey store: one hash per service, sorted sets for slug order and due checks, Lua scripts for every write.
+"""A Redis/Valkey store (standalone, behind Sentinel, or Redis Cluster): hashes, sorted sets, a Lua script a write.
 
-Layout, under a namespace prefix ``{ns}`` (``registry`` by default):
+Layout, under the key prefix ``{ns}:`` (``ns`` is the namespace, ``registry`` by default; the braces make it the
+*hash tag* of every key, so every key one script touches sits in one Redis Cluster slot):
 
 ``{ns}:svc:{slug}`` (hash)
     ``record``: the whole :class:`~litestar_registry.core.models.ServiceRecord` as msgpack, as of the last data write;
     beside it the fields the scripts read or change on their own, which win over the blob's copies: ``rev`` (the data
     revision), ``crev`` (the contact revision), ``status``, ``fail`` (failure count), ``seen``, ``deadline``,
     ``expires``, ``next`` (epoch microseconds, exact integers; ``next`` is empty when there is no next check),
-    ``health`` (msgpack), ``ttl`` (microseconds), ``windows``, ``account`` (absent when ``None``), and ``hdrop`` (how
-    many history entries were dropped beyond the limit; absent means none).
+    ``health`` (msgpack), ``ttl`` (microseconds), ``windows``, ``account`` (absent when ``None``), ``hdrop`` (how
+    many history entries were dropped beyond the limit; absent means none), and for the list filters ``tags`` and
+    ``caps`` (msgpack arrays) and ``fs``, ``fn``, ``fd`` (slug, name and description, case-folded by Python).
 ``{ns}:hist:{slug}`` (list)
     The version history, msgpack entries, oldest first. An entry's position (the page cursor) is ``hdrop`` plus its
     index, stable while the oldest entries are trimmed.
 ``{ns}:slugs`` (sorted set, every score 0)
     Every slug, for cursor pages in slug order (``ZRANGEBYLEX``).
+``{ns}:status:{status}``, ``{ns}:tag:{tag}``, ``{ns}:cap:{capability}`` (sorted sets, every score 0)
+    The slugs in each status, with each tag, with each capability: the list filters' indexes, kept by the same scripts
+    that write the records.
 ``{ns}:due`` (sorted set)
     Slugs that have a next check, scored by ``next_check_at`` in epoch microseconds: a sweep reads what is due
     (``ZRANGEBYSCORE``), so it costs what is due, not how many services exist.
@@ -24,12 +29,27 @@ it restarts the clock from the stored contact time, trims the history and return
 checks status, expiry and account, ignores a contact older than the stored one, computes the new deadlines from the
 record's own TTL (integer microseconds, so they equal what Python's datetime arithmetic gives) and returns the
 fields. A ping racing a delete finds no hash and writes nothing, so it never resurrects the service. A read is one
-``HMGET``; ``find`` walks the slug index 200 slugs at a time (one range read, one pipelined ``HMGET`` batch) and
-filters in Python. The sweep reads the due range and those records (two round trips), applies the core's ``advance``
-in Python and writes the status fields back in one pipelined batch of ``advance`` scripts conditional on the contact
-revision: of several app instances sweeping one server, only one changes a given record; the losers read the due
-range again, so each call still fills its ``limit`` when that much is due. A due record that ``advance`` leaves as it
-is leaves the due index, as on the memory store.
+``HMGET``. A list page is one ``find`` script: it walks the smallest index the filters allow (the union of the wanted
+statuses' sets, the tag's set, the capability's set, or all slugs; one ``ZCARD`` each tells) from the cursor, checks
+each candidate against its record and returns the page's records; a filter that matches nothing costs a few
+``ZCARD`` calls. The text filter (``q``) has no index: it is checked on the candidates of the narrowest other filter,
+and one call examines at most ``find_budget`` index entries (500 by default), so the server is never blocked longer
+than that; a page whose matches are sparser costs one more round trip per ``find_budget`` entries examined. The
+sweep reads the due range and those records (two round trips), applies the core's ``advance`` in Python and writes
+the status fields back in one pipelined batch of ``advance`` scripts conditional on the contact revision: of several
+app instances sweeping one server, only one changes a given record; the losers read the due range again, so each
+call still fills its ``limit`` when that much is due. A due record that ``advance`` leaves as it is leaves the due
+index, as on the memory store.
+
+Commands go straight onto the pool's connections (pack, send, read the reply), without redis-py's per-call layers
+(argument inspection, retry and observability wrappers, response callbacks): the hot paths cost one round trip and
+little Python. A script the server has forgotten (a restart, a failover) is loaded again on ``NOSCRIPT``. On Redis
+Cluster (``?cluster=true`` in the URL, or a ``RedisCluster`` client) redis-py's cluster client routes the commands;
+one namespace lives in one slot, so Cluster brings failover, not sharding, to a registry (use one namespace per
+registry and several registries to spread them).
+
+Records written by the first layout (keys ``{ns}:...`` without the hash tag, no filter sets) are moved to this one
+when the store opens (:meth:`RedisServiceStore.open`): each service in one script, history and native expiry kept.
 
 Native expiry is a safety net, not the registry's clock. The core expires silent services itself (the sweeper
 persists ``expired``, and reads apply :func:`~litestar_registry.core.states.advance`), and an expired record stays
@@ -40,23 +60,27 @@ least the retention, wherever the app's clock stands (a relative expiry, because
 clock far from the server's). A live service abandoned while no sweeper runs therefore vanishes a day after it
 expired instead of staying forever; records in every other status, including those the sweeper expired, are kept
 (``PERSIST``). Index entries cannot expire with their hash, so readers skip a slug whose hash is gone and drop its
-index entries atomically (only if the hash is still absent).
+index entries atomically (only if the hash is still absent); ``find`` also drops filter-set entries that the record
+does not back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
+from functools import partial
 from importlib import resources
-from typing import Any, cast
+from typing import Any, Protocol, cast
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import msgspec
 import redis.asyncio as aioredis
-from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import NoScriptError, ResponseError
 
 from litestar_registry.core.errors import ServiceExists, ServiceNotFound, StaleWrite
 from litestar_registry.core.models import (
@@ -73,21 +97,37 @@ from litestar_registry.core.models import (
 from litestar_registry.core.ports import Advance, ServiceStore
 from litestar_registry.core.states import LIVE
 from litestar_registry.store.epoch import from_micros, micros, to_micros
-from litestar_registry.store.filters import matches
 
 __all__ = ("RedisServiceStore",)
 
 _SCHEMES = {"valkey": "redis", "valkeys": "rediss"}
-_SCRIPT_NAMES = ("create", "replace", "delete", "touch", "advance", "unschedule", "prune", "versions")
-_FIND_CHUNK = 200
+_SCRIPT_NAMES = (
+    "create",
+    "replace",
+    "delete",
+    "touch",
+    "advance",
+    "unschedule",
+    "prune",
+    "versions",
+    "find",
+    "migrate",
+)
+_INDEXING = frozenset({"create", "replace", "delete", "touch", "advance", "prune", "migrate"})
+"""Scripts that write records or their indexes: they get the shared helpers of ``_index.lua``."""
 _READ_FIELDS = ("record", "status", "fail", "seen", "deadline", "expires", "next", "health", "rev", "crev")
 """The hash fields a record is rebuilt from, in the order the scripts return them (HMGET: values only)."""
 _ANY_STATUS = "*"
+_DEFAULT_MAX_CONNECTIONS = 50
+_DEFAULT_FIND_BUDGET = 500
+_MIGRATE_CHUNK = 200
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode_record = msgspec.msgpack.Decoder(ServiceRecord).decode
 _decode_version = msgspec.msgpack.Decoder(VersionEntry).decode
 _decode_health = msgspec.msgpack.Decoder(HealthReport | None).decode
+
+Command = tuple[Any, ...]
 
 
 def _redis_url(url: str) -> str:
@@ -96,19 +136,122 @@ def _redis_url(url: str) -> str:
     return f"{_SCHEMES.get(scheme.lower(), scheme)}{sep}{rest}" if sep else url
 
 
+def _split_cluster(url: str) -> tuple[str, bool]:
+    """``url`` without our ``cluster`` query parameter, and whether it asked for Redis Cluster."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    cluster = [value for key, value in query if key == "cluster"]
+    if not cluster:
+        return url, False
+    rest = urlencode([(key, value) for key, value in query if key != "cluster"])
+    return urlunsplit(parts._replace(query=rest)), cluster[-1].lower() in {"1", "true", "yes", "on"}
+
+
 def _load_script(name: str) -> str:
     folder = resources.files("litestar_registry.store").joinpath("redis_scripts")
+    statuses = ", ".join(f"'{status.value}'" for status in ServiceStatus)
     text = folder.joinpath(f"{name}.lua").read_text(encoding="utf-8")
-    if name in {"create", "replace"}:
+    if name in _INDEXING:
         text = folder.joinpath("_index.lua").read_text(encoding="utf-8") + text
-    return text
+    return f"local STATUSES = {{{statuses}}}\n{text}"
+
+
+def _packed(values: Sequence[str]) -> bytes:
+    return _encode(list(values))
+
+
+class _Link(Protocol):
+    """How commands reach the server: one command and its reply, or a pipelined batch."""
+
+    async def call(self, *args: Any) -> Any: ...
+
+    async def batch(self, commands: Sequence[Command]) -> list[Any]:
+        """The replies in order; a command that failed leaves its exception in its place."""
+        ...
+
+    async def load(self, script: str) -> None:
+        """Load a script (on Cluster, on every primary)."""
+        ...
+
+
+class _Direct:
+    """Commands packed and sent straight onto a pooled connection, the reply read back as the server sent it.
+
+    The pool's own ``get_connection`` is called undecorated: redis-py 8 wraps it in a deprecated-argument check that
+    inspects the call's signature every time, a tenth of a ping's time. A connection that fails mid-command
+    disconnects itself (redis-py's ``Connection`` does), so the next user reconnects instead of reading a stale reply.
+    """
+
+    def __init__(self, pool: aioredis.ConnectionPool) -> None:
+        get = type(pool).get_connection
+        self._get = partial(getattr(get, "__wrapped__", get), pool)
+        self._release = pool.release
+
+    async def call(self, *args: Any) -> Any:
+        conn = await self._get()
+        try:
+            await conn.send_command(*args)
+            return await conn.read_response()
+        finally:
+            await self._release(conn)
+
+    async def batch(self, commands: Sequence[Command]) -> list[Any]:
+        conn = await self._get()
+        try:
+            await conn.send_packed_command(conn.pack_commands(commands))
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(await conn.read_response())
+                except ResponseError as exc:
+                    replies.append(exc)
+            return replies
+        finally:
+            await self._release(conn)
+
+    async def load(self, script: str) -> None:
+        await self.call("SCRIPT", "LOAD", script)
+
+
+class _Client:
+    """Commands through a redis-py client (Redis Cluster, a client the caller gave, a foreign loop's short-lived one).
+
+    With ``limit``, at most that many commands are in flight at once: redis-py's cluster client has no blocking pool,
+    and fails a burst beyond its connections per node instead of queueing it.
+    """
+
+    def __init__(self, client: aioredis.Redis | RedisCluster, limit: int | None = None) -> None:
+        self._client = client
+        self._slots = None if limit is None else asyncio.Semaphore(limit)
+
+    async def call(self, *args: Any) -> Any:
+        if self._slots is None:
+            return await self._client.execute_command(*args)
+        async with self._slots:
+            return await self._client.execute_command(*args)
+
+    async def batch(self, commands: Sequence[Command]) -> list[Any]:
+        if self._slots is None:
+            return await self._batch(commands)
+        async with self._slots:
+            return await self._batch(commands)
+
+    async def _batch(self, commands: Sequence[Command]) -> list[Any]:
+        async with self._client.pipeline(transaction=False) as pipe:
+            for command in commands:
+                pipe.execute_command(*command)
+            return await pipe.execute(raise_on_error=False)
+
+    async def load(self, script: str) -> None:
+        await self._client.script_load(script)
 
 
 class RedisServiceStore(ServiceStore):
     """Service records in Redis or Valkey (``redis://``, ``rediss://``, ``valkey://``, ``valkeys://``, ``unix://``).
 
-    Construction does no I/O; :meth:`open` connects (unless a client was given) and loads the scripts. A client
-    passed in belongs to the caller, who closes it; it must not decode responses.
+    Construction does no I/O; :meth:`open` connects (unless a client was given), loads the scripts and moves records
+    of the first layout. A client passed in belongs to the caller, who closes it; it must not decode responses. Add
+    ``?cluster=true`` to the URL for Redis Cluster (any node's address), or pass a ``RedisCluster`` client.
 
     redis-py connections belong to the event loop that opened them. A call from another loop (a test client's
     portal thread, a helper thread with its own loop) runs on a short-lived connection of its own, closed before the
@@ -120,84 +263,132 @@ class RedisServiceStore(ServiceStore):
         url: str,
         *,
         namespace: str = "registry",
-        client: aioredis.Redis | None = None,
+        client: aioredis.Redis | RedisCluster | None = None,
         orphan_retention_seconds: float | None = 86_400.0,
+        max_connections: int | None = None,
+        find_budget: int = _DEFAULT_FIND_BUDGET,
     ) -> None:
         """Prepare a store for ``url``; nothing connects before :meth:`open`.
 
         Args:
-            url: The server, as a ``redis://``, ``rediss://``, ``valkey://``, ``valkeys://`` or ``unix://`` URL.
-            namespace: Prefix of every key this store uses; stores with different namespaces share a database safely.
+            url: The server, as a ``redis://``, ``rediss://``, ``valkey://``, ``valkeys://`` or ``unix://`` URL;
+                ``?cluster=true`` for Redis Cluster.
+            namespace: Prefix of every key this store uses (and their Cluster hash tag); stores with different
+                namespaces share a database safely. It may not contain ``{`` or ``}``.
             client: A ready client to use instead of one built from ``url`` (it must not decode responses).
             orphan_retention_seconds: How long the keys of a live service outlive its expiry without any write (the
                 safety net for when no sweeper runs); ``None`` disables native expiry.
+            max_connections: Size of the connection pool (a blocking pool: a burst beyond it waits for a free
+                connection). ``None``: ``?max_connections=`` in the URL, else 50.
+            find_budget: Index entries one list call examines at most in the server before it answers (see the
+                module's docstring): bounds how long a text search blocks the server.
         """
-        if client is not None and client.connection_pool.connection_kwargs.get("decode_responses"):
+        if "{" in namespace or "}" in namespace:
+            raise ValueError("the namespace may not contain '{' or '}': it becomes the hash tag of every key")
+        if client is not None and client.get_connection_kwargs().get("decode_responses"):
             raise ValueError("RedisServiceStore needs a client with decode_responses=False (records are msgpack)")
+        if find_budget < 1:
+            raise ValueError("find_budget must be at least 1")
         self.url = url
         self.namespace = namespace
         self._client = client
         self._owns_client = client is None
+        self._link: _Link | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._retention_ms = None if orphan_retention_seconds is None else math.ceil(orphan_retention_seconds * 1000)
-        self._scripts: dict[str, AsyncScript] = {}
-        self._slugs_key = f"{namespace}:slugs"
-        self._due_key = f"{namespace}:due"
+        self._max_connections = max_connections
+        self._find_budget = find_budget
+        self._scripts: dict[str, tuple[str, str]] = {}
+        """Each script's text and SHA-1 (what ``EVALSHA`` names it by)."""
+        self._prefix = f"{{{namespace}}}:"
+        self._slugs_key = f"{self._prefix}slugs"
+        self._due_key = f"{self._prefix}due"
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
 
     async def open(self) -> None:
         if self._client is None:
-            # A blocking pool: a burst of requests beyond ``max_connections`` (50 by default; ``?max_connections=`` in
-            # the URL) waits for a free connection instead of failing with "Too many connections", as redis-py's
-            # default pool does once its 100 connections are in use.
-            pool = aioredis.BlockingConnectionPool.from_url(_redis_url(self.url), decode_responses=False)
-            self._client = aioredis.Redis.from_pool(pool)  # the client owns the pool and closes it with itself
+            url, cluster = _split_cluster(_redis_url(self.url))
+            if cluster:
+                self._client = RedisCluster.from_url(
+                    url, decode_responses=False, max_connections=self._max_connections or _DEFAULT_MAX_CONNECTIONS
+                )
+            else:
+                # A blocking pool: a burst of requests beyond ``max_connections`` waits for a free connection instead
+                # of failing with "Too many connections", as redis-py's default pool does once it is full.
+                options: dict[str, Any] = {}
+                if self._max_connections is not None or "max_connections=" not in url:
+                    options["max_connections"] = self._max_connections or _DEFAULT_MAX_CONNECTIONS
+                pool = aioredis.BlockingConnectionPool.from_url(url, decode_responses=False, **options)
+                self._client = aioredis.Redis.from_pool(pool)  # the client owns the pool and closes it with itself
             self._owns_client = True
         client = self._client
         self._loop = asyncio.get_running_loop()
-        self._scripts = {name: client.register_script(_load_script(name)) for name in _SCRIPT_NAMES}
-        # Load every script up front (one round trip), so that each later call is a single EVALSHA.
-        async with client.pipeline(transaction=False) as pipe:
-            for script in self._scripts.values():
-                pipe.script_load(script.script)
-            await pipe.execute()
+        if isinstance(client, RedisCluster):
+            self._link = _Client(client, limit=self._max_connections or _DEFAULT_MAX_CONNECTIONS)
+        elif not self._owns_client:
+            self._link = _Client(client)
+        else:
+            self._link = _Direct(client.connection_pool)
+        self._scripts = {}
+        for name in _SCRIPT_NAMES:
+            text = _load_script(name)
+            self._scripts[name] = (text, hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest())
+        # Load every script up front, so that each later call is a single EVALSHA (on Cluster, on every primary).
+        for text, _ in self._scripts.values():
+            await self._link.load(text)
+        await self._migrate_first_layout(self._link)
 
     async def close(self) -> None:
-        client, self._client, self._loop = self._client, None, None
+        client, self._client, self._loop, self._link = self._client, None, None, None
         if client is not None and self._owns_client:
             await client.aclose()
 
     @property
-    def client(self) -> aioredis.Redis:
+    def client(self) -> aioredis.Redis | RedisCluster:
         """The open client (bound to the event loop that called :meth:`open`)."""
         if self._client is None or not self._scripts:
             raise RuntimeError("RedisServiceStore is not open: call open() first (the plugin does, at startup)")
         return self._client
 
     @asynccontextmanager
-    async def _use(self) -> AsyncIterator[aioredis.Redis]:
-        """The client for the running event loop: the pool's, or a short-lived one on a foreign loop."""
-        client = self.client
+    async def _use(self) -> AsyncIterator[_Link]:
+        """The link for the running event loop: the pool's, or a short-lived client's on a foreign loop."""
+        self.client  # noqa: B018 - raises when not open
+        link = cast("_Link", self._link)
         if asyncio.get_running_loop() is self._loop or not self._owns_client:
-            yield client
+            yield link
             return
-        foreign = aioredis.Redis.from_url(_redis_url(self.url), decode_responses=False)
+        url, cluster = _split_cluster(_redis_url(self.url))
+        foreign: aioredis.Redis | RedisCluster = (
+            RedisCluster.from_url(url, decode_responses=False)
+            if cluster
+            else aioredis.Redis.from_url(url, decode_responses=False)
+        )
         try:
-            yield foreign
+            yield _Client(foreign)
         finally:
             await foreign.aclose()
 
     # --- keys and encoding --------------------------------------------------------------------------------------
 
     def _svc(self, slug: str) -> str:
-        return f"{self.namespace}:svc:{slug}"
+        return f"{self._prefix}svc:{slug}"
 
     def _hist(self, slug: str) -> str:
-        return f"{self.namespace}:hist:{slug}"
+        return f"{self._prefix}hist:{slug}"
 
     def _write_keys(self, slug: str) -> list[str]:
         return [self._svc(slug), self._hist(slug), self._slugs_key, self._due_key]
+
+    async def _run(self, link: _Link, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """One script call, one round trip (two more when the server had forgotten the script)."""
+        text, sha = self._scripts[name]
+        try:
+            return await link.call("EVALSHA", sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await link.load(text)
+            return await link.call("EVALSHA", sha, len(keys), *keys, *args)
 
     def _expire_ms(self, record: ServiceRecord) -> str:
         if self._retention_ms is None or record.status not in LIVE:
@@ -206,9 +397,33 @@ class RedisServiceStore(ServiceStore):
         return str(-(-silent_us // 1000) + self._retention_ms)  # milliseconds rounded up, as touch.lua does
 
     @staticmethod
-    def _data_fields(record: ServiceRecord) -> list[bytes | str | int]:
+    def _filter_fields(record: ServiceRecord) -> list[bytes | str]:
+        """The hash fields the list filters read: tags, capabilities, and the case-folded text."""
+        return [
+            "tags",
+            _packed(record.tags),
+            "caps",
+            _packed(record.capabilities),
+            "fs",
+            record.slug.casefold(),
+            "fn",
+            record.name.casefold(),
+            "fd",
+            (record.description or "").casefold(),
+        ]
+
+    @classmethod
+    def _data_fields(cls, record: ServiceRecord) -> list[bytes | str | int]:
         """The hash field/value pairs a data write sets (the account aside)."""
-        return ["record", _encode(record), "ttl", micros(record.ttl), "windows", record.expiry_windows]
+        return [
+            "record",
+            _encode(record),
+            "ttl",
+            micros(record.ttl),
+            "windows",
+            record.expiry_windows,
+            *cls._filter_fields(record),
+        ]
 
     def _write_args(self, record: ServiceRecord) -> tuple[str, str, list[bytes | str | int]]:
         """The due score, the expiry and the hash field/value pairs for a full write of ``record`` (a create)."""
@@ -256,31 +471,32 @@ class RedisServiceStore(ServiceStore):
             contact_revision=int(crev) if crev else 0,  # absent in records written before it existed
         )
 
-    async def _load(self, client: aioredis.Redis, slugs: Sequence[bytes]) -> list[ServiceRecord | None]:
+    async def _load(self, link: _Link, slugs: Sequence[bytes]) -> list[ServiceRecord | None]:
         """The records of ``slugs`` in one round trip (``None`` for the vanished)."""
-        async with client.pipeline(transaction=False) as pipe:
-            for slug in slugs:
-                pipe.hmget(self._svc(slug.decode()), _READ_FIELDS)
-            replies = cast("list[list[bytes | None]]", await pipe.execute())
+        replies = await link.batch([("HMGET", self._svc(slug.decode()), *_READ_FIELDS) for slug in slugs])
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
         return [self._assemble(values) for values in replies]
 
     def _prune_call(self, slugs: Sequence[bytes]) -> tuple[str, list[str], list[Any]]:
         """Drop the index entries and history of ``slugs`` whose hash is gone (only if it still is)."""
-        keys = [self._slugs_key, self._due_key]
-        for slug in slugs:
+        first = slugs[0].decode()
+        keys = [self._svc(first), self._hist(first), self._slugs_key, self._due_key]
+        for slug in slugs[1:]:
             keys += [self._svc(slug.decode()), self._hist(slug.decode())]
-        return "prune", keys, list(slugs)
+        return "prune", keys, [self._prefix, *slugs]
 
-    async def _run_batch(self, client: aioredis.Redis, calls: Sequence[tuple[str, list[str], list[Any]]]) -> list[Any]:
+    async def _run_batch(self, link: _Link, calls: Sequence[tuple[str, list[str], list[Any]]]) -> list[Any]:
         """Run scripts in one pipelined round trip; reload and rerun only those the server had forgotten."""
         results: list[Any] = [None] * len(calls)
         todo = list(range(len(calls)))
         for attempt in range(2):
-            async with client.pipeline(transaction=False) as pipe:
-                for i in todo:
-                    name, keys, args = calls[i]
-                    pipe.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
-                replies = await pipe.execute(raise_on_error=False)
+            commands = []
+            for i in todo:
+                name, keys, args = calls[i]
+                commands.append(("EVALSHA", self._scripts[name][1], len(keys), *keys, *args))
+            replies = await link.batch(commands)
             missing = []
             for i, reply in zip(todo, replies, strict=True):
                 if isinstance(reply, NoScriptError) and attempt == 0:
@@ -292,19 +508,62 @@ class RedisServiceStore(ServiceStore):
             if not missing:
                 break
             for name in {calls[i][0] for i in missing}:
-                script = self._scripts[name]
-                script.sha = await client.script_load(script.script)
+                await link.load(self._scripts[name][0])
             todo = missing
         return results
+
+    # --- the first layout ---------------------------------------------------------------------------------------
+
+    async def _migrate_first_layout(self, link: _Link) -> int:
+        """Move every service the first layout left under this namespace (keys without the hash tag); return how many.
+
+        Runs at every open and finds nothing to do once done; several instances opening at once move each service
+        once (each script checks the old hash is still there). Instances of the previous version must be stopped
+        first: their writes meanwhile would land in the old keys.
+        """
+        old = f"{self.namespace}:"
+        old_slugs, old_due = f"{old}slugs", f"{old}due"
+        moved = 0
+        if isinstance(self._client, RedisCluster):
+            return moved  # the first layout's scripts spanned slots: it never ran on a cluster
+        while True:
+            slugs = cast("list[bytes]", await link.call("ZRANGE", old_slugs, 0, _MIGRATE_CHUNK - 1))
+            if not slugs:
+                break
+            blobs = await link.batch([("HGET", f"{old}svc:{slug.decode()}", "record") for slug in slugs])
+            calls = []
+            for slug, blob in zip(slugs, blobs, strict=True):
+                name = slug.decode()
+                keys = [*self._write_keys(name), f"{old}svc:{name}", f"{old}hist:{name}", old_slugs, old_due]
+                if isinstance(blob, bytes):
+                    record = _decode_record(blob)
+                    fields = self._filter_fields(record)
+                    args = [self._prefix, name, _packed(record.tags), _packed(record.capabilities), *fields]
+                else:  # gone meanwhile: the script only drops its index entries
+                    args = [self._prefix, name, _packed(()), _packed(()), "fs", name.casefold()]
+                calls.append(("migrate", keys, args))
+            moved += sum(int(result) for result in await self._run_batch(link, calls))
+        await link.call("DEL", old_due)  # entries whose slug left the slug index (nothing else)
+        return moved
 
     # --- the protocol -------------------------------------------------------------------------------------------
 
     async def create(self, record: ServiceRecord, history: VersionEntry) -> ServiceRecord:
         record = msgspec.structs.replace(record, revision=1, contact_revision=1)
         score, expire_ms, fields = self._write_args(record)
-        args = [record.slug, score, expire_ms, _encode(history), *fields]
-        async with self._use() as client:
-            created = await self._scripts["create"](keys=self._write_keys(record.slug), args=args, client=client)
+        args = [
+            self._prefix,
+            record.slug,
+            score,
+            expire_ms,
+            _encode(history),
+            record.status.value,
+            _packed(record.tags),
+            _packed(record.capabilities),
+            *fields,
+        ]
+        async with self._use() as link:
+            created = await self._run(link, "create", self._write_keys(record.slug), args)
         if not created:
             raise ServiceExists(f"service '{record.slug}' is already registered")
         return record
@@ -322,6 +581,7 @@ class RedisServiceStore(ServiceStore):
         restart = rewrite.restart_at is not None
         statuses = rewrite.from_statuses
         args: list[Any] = [
+            self._prefix,
             record.slug,
             expected_revision,
             _ANY_STATUS if statuses is None else " ".join(sorted(status.value for status in statuses)),
@@ -332,10 +592,12 @@ class RedisServiceStore(ServiceStore):
             b"" if history is None else _encode(history),
             "" if history_limit is None else history_limit,
             record.account or "",
+            _packed(record.tags),
+            _packed(record.capabilities),
             *self._data_fields(record),
         ]
-        async with self._use() as client:
-            reply = await self._scripts["replace"](keys=self._write_keys(record.slug), args=args, client=client)
+        async with self._use() as link:
+            reply = await self._run(link, "replace", self._write_keys(record.slug), args)
         if reply == -1:
             raise ServiceNotFound(f"service '{record.slug}' is not registered")
         if reply == -2:
@@ -345,53 +607,47 @@ class RedisServiceStore(ServiceStore):
         return stored
 
     async def get(self, slug: str) -> ServiceRecord | None:
-        async with self._use() as client:
-            values = cast("list[bytes | None]", await client.hmget(self._svc(slug), _READ_FIELDS))
+        async with self._use() as link:
+            values = cast("list[bytes | None]", await link.call("HMGET", self._svc(slug), *_READ_FIELDS))
         return self._assemble(values)
 
     async def find(self, query: ServiceQuery) -> Page:
-        async with self._use() as client:
-            return await self._find(client, query)
-
-    async def _find(self, client: aioredis.Redis, query: ServiceQuery) -> Page:
-        lower = b"-" if query.after is None else b"(" + query.after.encode()
-        items: list[ServiceRecord] = []
-        while True:
-            slugs = cast(
-                "list[bytes]",
-                await client.zrangebylex(self._slugs_key, lower, b"+", start=0, num=_FIND_CHUNK),
-            )
-            if not slugs:
-                return Page(items=items)
-            vanished: list[bytes] = []
-            full = False
-            for slug, record in zip(slugs, await self._load(client, slugs), strict=True):
-                if record is None:
-                    vanished.append(slug)
-                    continue
-                if not matches(record, query):
-                    continue
-                if len(items) >= query.limit:
-                    full = True
+        if query.statuses is not None and not query.statuses:
+            return Page(items=[])
+        wanted = query.limit + 1  # one more than the page: whether a next page exists
+        filters: list[Any] = [
+            _ANY_STATUS if query.statuses is None else " ".join(sorted(status.value for status in query.statuses)),
+            "0" if query.tag is None else "1",
+            query.tag or "",
+            "0" if query.capability is None else "1",
+            query.capability or "",
+            "1" if query.text else "0",
+            query.text.casefold() if query.text else "",
+        ]
+        found: list[list[bytes | None]] = []
+        cursor = query.after or ""
+        async with self._use() as link:
+            while True:
+                args = [self._prefix, cursor, wanted - len(found), self._find_budget, *filters]
+                reply = cast("list[Any]", await self._run(link, "find", [self._slugs_key, self._due_key], args))
+                found += reply[1:]
+                cursor = reply[0].decode() if reply[0] else ""
+                if len(found) >= wanted or not cursor:
                     break
-                items.append(record)
-            if vanished:
-                await self._run_batch(client, [self._prune_call(vanished)])
-            if full:
-                return Page(items=items, next_after=items[-1].slug if items else None)
-            if len(slugs) < _FIND_CHUNK:
-                return Page(items=items)
-            lower = b"(" + slugs[-1]
+        items = [cast("ServiceRecord", self._assemble(values)) for values in found[: query.limit]]
+        more = len(found) > query.limit and bool(items)
+        return Page(items=items, next_after=items[-1].slug if more else None)
 
     async def delete(self, slug: str, *, expected_revision: int | None = None) -> bool:
         expected = "" if expected_revision is None else expected_revision
-        async with self._use() as client:
-            deleted = await self._scripts["delete"](keys=self._write_keys(slug), args=[slug, expected], client=client)
+        async with self._use() as link:
+            deleted = await self._run(link, "delete", self._write_keys(slug), [self._prefix, slug, expected])
         return bool(deleted)
 
     async def touch(self, slug: str, contact: Contact) -> ServiceRecord | None:
         retention = "" if self._retention_ms is None or contact.status not in LIVE else self._retention_ms
         args: list[Any] = [
+            self._prefix,
             slug,
             to_micros(contact.at),
             contact.status.value,
@@ -401,17 +657,16 @@ class RedisServiceStore(ServiceStore):
             retention,
             *sorted(status.value for status in contact.from_statuses),
         ]
-        keys = [self._svc(slug), self._hist(slug), self._due_key]
-        async with self._use() as client:
-            reply = await self._scripts["touch"](keys=keys, args=args, client=client)
+        async with self._use() as link:
+            reply = await self._run(link, "touch", self._write_keys(slug), args)
         if reply is None:
             return None
         return self._assemble(cast("list[bytes | None]", reply))
 
     async def version_page(self, slug: str, *, after: int | None = None, limit: int | None = None) -> VersionPage:
         args = ["" if after is None else after, "" if limit is None else limit + 1]
-        async with self._use() as client:
-            reply = await self._scripts["versions"](keys=[self._svc(slug), self._hist(slug)], args=args, client=client)
+        async with self._use() as link:
+            reply = await self._run(link, "versions", [self._svc(slug), self._hist(slug)], args)
         first, entries = cast("tuple[int, list[bytes]]", reply)
         more = limit is not None and len(entries) > limit
         items = [_decode_version(entry) for entry in (entries[:limit] if more else entries)]
@@ -420,11 +675,11 @@ class RedisServiceStore(ServiceStore):
     async def sweep_due(
         self, now: datetime, advance: Advance, *, limit: int = 100
     ) -> list[tuple[ServiceRecord, ServiceRecord]]:
-        async with self._use() as client:
-            return await self._sweep(client, now, advance, limit)
+        async with self._use() as link:
+            return await self._sweep(link, now, advance, limit)
 
     async def _sweep(
-        self, client: aioredis.Redis, now: datetime, advance: Advance, limit: int
+        self, link: _Link, now: datetime, advance: Advance, limit: int
     ) -> list[tuple[ServiceRecord, ServiceRecord]]:
         changed: list[tuple[ServiceRecord, ServiceRecord]] = []
         tried: set[tuple[str, int]] = set()
@@ -432,14 +687,14 @@ class RedisServiceStore(ServiceStore):
         while len(changed) < limit:
             wanted = limit - len(changed)
             slugs = cast(
-                "list[bytes]", await client.zrangebyscore(self._due_key, "-inf", now_score, start=0, num=wanted)
+                "list[bytes]", await link.call("ZRANGEBYSCORE", self._due_key, "-inf", now_score, "LIMIT", 0, wanted)
             )
             if not slugs:
                 break
             writes: list[ServiceRecord] = []
             calls: list[tuple[str, list[str], list[Any]]] = []
             vanished: list[bytes] = []
-            for slug, before in zip(slugs, await self._load(client, slugs), strict=True):
+            for slug, before in zip(slugs, await self._load(link, slugs), strict=True):
                 if before is None:
                     vanished.append(slug)
                     continue
@@ -458,14 +713,20 @@ class RedisServiceStore(ServiceStore):
                 else:
                     writes.append(before)
                     nxt = "" if after.next_check_at is None else to_micros(after.next_check_at)
-                    keys = [self._svc(before.slug), self._hist(before.slug), self._due_key]
-                    args = [before.slug, before.contact_revision, after.status.value, after.failure_count, nxt]
-                    calls.append(("advance", keys, args))
+                    args = [
+                        self._prefix,
+                        before.slug,
+                        before.contact_revision,
+                        after.status.value,
+                        after.failure_count,
+                        nxt,
+                    ]
+                    calls.append(("advance", self._write_keys(before.slug), args))
             if vanished:
                 calls.append(self._prune_call(vanished))
             if not calls:
                 break
-            results = await self._run_batch(client, calls)
+            results = await self._run_batch(link, calls)
             lost = 0
             advanced = (result for (name, _, _), result in zip(calls, results, strict=True) if name == "advance")
             for before, reply in zip(writes, advanced, strict=True):
@@ -486,14 +747,14 @@ class RedisServiceStore(ServiceStore):
     # --- tests ----------------------------------------------------------------------------------------------------
 
     async def _clear_for_tests(self) -> None:
-        """Delete every key of this namespace (and nothing else: tests share one database)."""
-        pattern = "".join(f"\\{char}" if char in "*?[]\\" else char for char in self.namespace) + ":*"
-        async with self._use() as client:
-            batch: list[bytes] = []
-            async for key in client.scan_iter(match=pattern, count=500):
-                batch.append(key)
-                if len(batch) >= 500:
-                    await client.delete(*batch)
-                    batch.clear()
-            if batch:
-                await client.delete(*batch)
+        """Delete every key of this namespace, in both layouts (and nothing else: tests share one database)."""
+        client = self.client
+        for prefix in (self._prefix, f"{self.namespace}:"):
+            pattern = "".join(f"\\{char}" if char in "*?[]\\" else char for char in prefix) + "*"
+            batch: list[bytes] = [key async for key in client.scan_iter(match=pattern, count=500)]
+            for start in range(0, len(batch), 500):
+                if isinstance(client, RedisCluster):
+                    for key in batch[start : start + 500]:  # keys of the first layout may span slots
+                        await client.delete(key)
+                else:
+                    await client.delete(*batch[start : start + 500])

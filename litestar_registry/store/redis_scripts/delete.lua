@@ -1,15 +1,16 @@
 -- Remove a service, its history and its index entries; with an expected revision, only if it still matches.
 -- KEYS: 1 service hash, 2 history list, 3 slug index, 4 due index.
--- ARGV: 1 slug, 2 expected revision ('' = any).
+-- ARGV: 1 key prefix, 2 slug, 3 expected revision ('' = any).
 -- Returns 1 when a service was removed, else 0 (stale index entries of a vanished service are dropped too).
-local rev = redis.call('HGET', KEYS[1], 'rev')
-if rev and ARGV[2] ~= '' and tonumber(rev) ~= tonumber(ARGV[2]) then
+local f = redis.call('HMGET', KEYS[1], 'rev', 'status', 'tags', 'caps')
+if f[1] and ARGV[3] ~= '' and tonumber(f[1]) ~= tonumber(ARGV[3]) then
   return 0
 end
 redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
-if rev then
+forget(ARGV[2])
+if f[1] then
+  set_members('tag:', ARGV[2], f[3], false)
+  set_members('cap:', ARGV[2], f[4], false)
   return 1
 end
 return 0

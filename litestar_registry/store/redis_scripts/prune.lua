@@ -1,13 +1,16 @@
 -- Drop the index entries and history of services whose hash is gone (native expiry, or removed by hand).
--- KEYS: 1 slug index, 2 due index, then the service hash and history list of each slug in turn.
--- ARGV: the slugs. A slug whose hash exists again (re-created meanwhile) is left alone.
--- Returns how many slugs were pruned.
+-- KEYS: 1 service hash, 2 history list, 3 slug index, 4 due index, then the service hash and history list of each
+-- slug in turn (1 and 2 are those of the first slug). ARGV: 1 key prefix, 2.. the slugs.
+-- A slug whose hash exists again (re-created meanwhile) is left alone. Returns how many slugs were pruned.
 local pruned = 0
-for i, slug in ipairs(ARGV) do
-  if redis.call('EXISTS', KEYS[2 * i + 1]) == 0 then
-    redis.call('DEL', KEYS[2 * i + 2])
-    redis.call('ZREM', KEYS[1], slug)
-    redis.call('ZREM', KEYS[2], slug)
+for i = 2, #ARGV do
+  local svc, hist = KEYS[1], KEYS[2]
+  if i > 2 then
+    svc, hist = KEYS[2 * i - 1], KEYS[2 * i]
+  end
+  if redis.call('EXISTS', svc) == 0 then
+    redis.call('DEL', hist)
+    forget(ARGV[i])
     pruned = pruned + 1
   end
 end

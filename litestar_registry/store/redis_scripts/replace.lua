@@ -2,25 +2,25 @@
 -- given); keep the status and the contact fields, which contact and sweeps move, unless told to set the status or to
 -- restart the clock. Optionally append a history entry and drop the oldest beyond a limit.
 -- KEYS: 1 service hash, 2 history list, 3 slug index, 4 due index.
--- ARGV: 1 slug, 2 expected revision, 3 statuses the stored one must be in (space-separated; '*' = any), 4 status to
---       write ('' = keep), 5 restart time (epoch microseconds; '' = keep the clock), 6 health to write with the
---       restart ('' = keep), 7 safety-net retention ms ('' = keep the keys forever), 8 history entry ('' = none),
---       9 history limit ('' = none), 10 account ('' = none), 11.. data field/value pairs (record, ttl, windows).
+-- ARGV: 1 key prefix, 2 slug, 3 expected revision, 4 statuses the stored one must be in (space-separated; '*' = any),
+--       5 status to write ('' = keep), 6 restart time (epoch microseconds; '' = keep the clock), 7 health to write
+--       with the restart ('' = keep), 8 safety-net retention ms ('' = keep the keys forever), 9 history entry ('' =
+--       none), 10 history limit ('' = none), 11 account ('' = none), 12 tags (msgpack array), 13 capabilities
+--       (msgpack array), 14.. data field/value pairs (record, ttl, windows, tags, caps, folded text).
 -- Returns the stored record's fields (the store's _READ_FIELDS, in order), -1 when there is no such service (its
 -- stale index entries are dropped), -2 when the revision moved on or the status is not one of those given.
-local f = redis.call('HMGET', KEYS[1], 'rev', 'status', 'seen', 'next')
+local f = redis.call('HMGET', KEYS[1], 'rev', 'status', 'seen', 'next', 'tags', 'caps')
 if not f[1] then
   redis.call('DEL', KEYS[2])
-  redis.call('ZREM', KEYS[3], ARGV[1])
-  redis.call('ZREM', KEYS[4], ARGV[1])
+  forget(ARGV[2])
   return -1
 end
-if tonumber(f[1]) ~= tonumber(ARGV[2]) then
+if tonumber(f[1]) ~= tonumber(ARGV[3]) then
   return -2
 end
-if ARGV[3] ~= '*' then
+if ARGV[4] ~= '*' then
   local allowed = false
-  for status in string.gmatch(ARGV[3], '%S+') do
+  for status in string.gmatch(ARGV[4], '%S+') do
     if status == f[2] then
       allowed = true
       break
@@ -32,23 +32,23 @@ if ARGV[3] ~= '*' then
 end
 local status = f[2]
 local moved = false
-if ARGV[4] ~= '' then
-  status = ARGV[4]
+if ARGV[5] ~= '' then
+  status = ARGV[5]
   moved = true
 end
-redis.call('HSET', KEYS[1], 'rev', string.format('%d', tonumber(f[1]) + 1), 'status', status, unpack(ARGV, 11))
-if ARGV[10] == '' then
+redis.call('HSET', KEYS[1], 'rev', string.format('%d', tonumber(f[1]) + 1), 'status', status, unpack(ARGV, 14))
+if ARGV[11] == '' then
   redis.call('HDEL', KEYS[1], 'account')
 else
-  redis.call('HSET', KEYS[1], 'account', ARGV[10])
+  redis.call('HSET', KEYS[1], 'account', ARGV[11])
 end
 local clock = redis.call('HMGET', KEYS[1], 'ttl', 'windows')
 local ttl = tonumber(clock[1])
 local windows = tonumber(clock[2])
 local nxt = f[4]
-if ARGV[5] ~= '' then
+if ARGV[6] ~= '' then
   -- The later of the stored contact and the restart: contact never goes backwards. Exact below 2^53 (see touch.lua).
-  local at = tonumber(ARGV[5])
+  local at = tonumber(ARGV[6])
   local seen = tonumber(f[3])
   if seen > at then
     at = seen
@@ -56,8 +56,8 @@ if ARGV[5] ~= '' then
   nxt = string.format('%.0f', at + ttl)
   redis.call('HSET', KEYS[1], 'seen', string.format('%.0f', at), 'deadline', nxt,
     'expires', string.format('%.0f', at + ttl * windows), 'fail', '0')
-  if ARGV[6] ~= '' then
-    redis.call('HSET', KEYS[1], 'health', ARGV[6])
+  if ARGV[7] ~= '' then
+    redis.call('HSET', KEYS[1], 'health', ARGV[7])
   end
   moved = true
 end
@@ -70,19 +70,21 @@ if moved then
   redis.call('HINCRBY', KEYS[1], 'crev', 1)
 end
 local expire_ms = ''
-if live and ARGV[7] ~= '' then
-  expire_ms = string.format('%.0f', math.ceil(ttl * windows / 1000) + tonumber(ARGV[7]))
+if live and ARGV[8] ~= '' then
+  expire_ms = string.format('%.0f', math.ceil(ttl * windows / 1000) + tonumber(ARGV[8]))
 end
-index(ARGV[1], nxt, expire_ms)
-if ARGV[8] ~= '' then
-  local length = redis.call('RPUSH', KEYS[2], ARGV[8])
-  if ARGV[9] ~= '' then
-    local excess = length - tonumber(ARGV[9])
+index(ARGV[2], nxt, expire_ms)
+set_status(ARGV[2], f[2], status)
+set_members('tag:', ARGV[2], f[5], ARGV[12])
+set_members('cap:', ARGV[2], f[6], ARGV[13])
+if ARGV[9] ~= '' then
+  local length = redis.call('RPUSH', KEYS[2], ARGV[9])
+  if ARGV[10] ~= '' then
+    local excess = length - tonumber(ARGV[10])
     if excess > 0 then
       redis.call('LTRIM', KEYS[2], excess, -1)
       redis.call('HINCRBY', KEYS[1], 'hdrop', excess)
     end
   end
 end
-return redis.call('HMGET', KEYS[1], 'record', 'status', 'fail', 'seen', 'deadline', 'expires', 'next', 'health', 'rev',
-  'crev')
+return read(KEYS[1])

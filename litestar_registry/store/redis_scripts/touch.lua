@@ -1,7 +1,8 @@
 -- A heartbeat or ping: refresh the clock fields of a live service in one step, or do nothing.
--- KEYS: 1 service hash, 2 history list, 3 due index.
--- ARGV: 1 slug, 2 contact time (epoch microseconds), 3 new status, 4 health ('' = keep), 5 '1' to require the
---       account in 6, 7 safety-net retention ms ('' = keep the keys forever), 8.. statuses that take contact.
+-- KEYS: 1 service hash, 2 history list, 3 slug index (unused), 4 due index.
+-- ARGV: 1 key prefix, 2 slug, 3 contact time (epoch microseconds), 4 new status, 5 health ('' = keep), 6 '1' to
+--       require the account in 7, 8 safety-net retention ms ('' = keep the keys forever), 9.. statuses that take
+--       contact.
 -- Returns the record's fields (the store's _READ_FIELDS, in order), or nil when nothing matched. A contact older than
 -- the stored one changes nothing (contact never goes backwards) and returns the record as it is. The data revision
 -- is left alone: contact is not data. A missing hash matches nothing, so a ping racing a delete never brings the
@@ -11,7 +12,7 @@ if not f[1] then
   return false
 end
 local allowed = false
-for i = 8, #ARGV do
+for i = 9, #ARGV do
   if ARGV[i] == f[1] then
     allowed = true
     break
@@ -20,11 +21,11 @@ end
 if not allowed then
   return false
 end
-local at = tonumber(ARGV[2])
+local at = tonumber(ARGV[3])
 if at >= tonumber(f[2]) then
   return false
 end
-if ARGV[5] == '1' and f[3] ~= ARGV[6] then
+if ARGV[6] == '1' and f[3] ~= ARGV[7] then
   return false
 end
 if at >= tonumber(f[6]) then
@@ -33,21 +34,21 @@ if at >= tonumber(f[6]) then
   -- Epoch microseconds stay below 2^53, so these sums are exact in Lua's doubles; '%.0f' prints them in full.
   local deadline = string.format('%.0f', at + ttl)
   local expires = string.format('%.0f', at + ttl * windows)
-  redis.call('HSET', KEYS[1], 'status', ARGV[3], 'fail', '0', 'seen', ARGV[2], 'deadline', deadline,
+  redis.call('HSET', KEYS[1], 'status', ARGV[4], 'fail', '0', 'seen', ARGV[3], 'deadline', deadline,
     'expires', expires, 'next', deadline)
   redis.call('HINCRBY', KEYS[1], 'crev', 1)
-  if ARGV[4] ~= '' then
-    redis.call('HSET', KEYS[1], 'health', ARGV[4])
+  if ARGV[5] ~= '' then
+    redis.call('HSET', KEYS[1], 'health', ARGV[5])
   end
-  redis.call('ZADD', KEYS[3], deadline, ARGV[1])
-  if ARGV[7] == '' then
+  set_status(ARGV[2], f[1], ARGV[4])
+  redis.call('ZADD', KEYS[4], deadline, ARGV[2])
+  if ARGV[8] == '' then
     redis.call('PERSIST', KEYS[1])
     redis.call('PERSIST', KEYS[2])
   else
-    local ms = string.format('%.0f', math.ceil(ttl * windows / 1000) + tonumber(ARGV[7]))
+    local ms = string.format('%.0f', math.ceil(ttl * windows / 1000) + tonumber(ARGV[8]))
     redis.call('PEXPIRE', KEYS[1], ms)
     redis.call('PEXPIRE', KEYS[2], ms)
   end
 end
-return redis.call('HMGET', KEYS[1], 'record', 'status', 'fail', 'seen', 'deadline', 'expires', 'next', 'health', 'rev',
-  'crev')
+return read(KEYS[1])
