@@ -1,6 +1,8 @@
-"""Durability with real processes: SIGKILL an app while a step waits for its callback (or while a step runs); the
-restarted app accepts the callback and completes the workflow, and completed steps do not run again. On PostgreSQL,
-a surviving instance takes over a dead instance's workflows, and a callback may arrive at any instance."""
+"""Durability of the engine with real processes: SIGKILL an app in the middle of a step; the restarted app runs that
+step again (both executions recorded), then completes the workflow.
+
+The same over HTTP, through the plugin (SIGKILL while a step waits for its callback, two instances on one
+PostgreSQL, a survivor recovering a killed instance's workflows), is in ``test_http_durability.py``."""
 
 from __future__ import annotations
 
@@ -14,12 +16,7 @@ from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from litestar_registry.provisioning.states import StepStatus
-from litestar_registry.provisioning.store.sqlalchemy import SQLAlchemyProvisioningStore
-from tests.backends import POSTGRES_URL
-from tests.provisioning.conftest import KEY, dbos_database, eventually, postgres_schema, sqlite_url
+from tests.provisioning.conftest import KEY, eventually, sqlite_url
 from tests.provisioning.receiver import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,49 +71,11 @@ async def app(mode: str, config: dict[str, Any]) -> AsyncIterator[App]:
             await running.kill()
 
 
-async def until_waiting(config: dict[str, Any], workflow_id: str) -> None:
-    """Read the shared read model from here until the callback step waits (its token is out) and ``side`` is done."""
-    async with SQLAlchemyProvisioningStore(config["store_url"], engine_options=config["store_options"]) as store:
-
-        async def waiting() -> bool:
-            steps = {step.name: step.status for step in await store.get_steps(workflow_id)}
-            return steps.get("external") is StepStatus.WAITING and steps.get("side") is StepStatus.SUCCEEDED
-
-        await eventually(waiting, within=60)
-
-
 def counts(executions: list[list[Any]]) -> dict[str, int]:
     found: dict[str, int] = {}
     for step, *_ in executions:
         found[step] = found.get(step, 0) + 1
     return found
-
-
-async def test_sigkill_while_a_step_waits_for_its_callback(tmp_path: Path) -> None:
-    async with Receiver() as receiver:
-        config = sqlite_config(tmp_path, receiver)
-        # In the first process, `side` finishes well after the callback step started waiting; after the restart
-        # both replay at once. The recorded order decides, so the replay takes the same path.
-        async with app("start", {**config, "side_seconds": 1.0}) as first:
-            started = await first.next_event()
-            [notice] = await receiver.wait_for(1, within=60)
-            await until_waiting(config, started["workflow_id"])
-            await first.kill()
-        async with app("serve", config) as second:
-            assert (await second.next_event())["event"] == "ready"
-            await second.send(f"callback {notice.body['callback_token']}")
-            assert (await second.next_event())["event"] == "callback"
-            await second.send(f"wait {started['workflow_id']}")
-            finished = await second.next_event()
-        assert finished["status"] == "succeeded"
-        assert finished["steps"] == {
-            "prepare": ["succeeded", 1],
-            "external": ["succeeded", 1],
-            "side": ["succeeded", 1],
-            "finish": ["succeeded", 1],
-        }
-        assert counts(finished["executions"]) == {"prepare": 1, "external": 1, "side": 1, "finish": 1}  # none twice
-        assert len(receiver.requests) == 1  # the external service was notified once
 
 
 async def test_sigkill_in_the_middle_of_a_step_runs_that_step_again_and_records_both(tmp_path: Path) -> None:
@@ -156,66 +115,3 @@ def sqlite_config(tmp_path: Path, receiver: Receiver) -> dict[str, Any]:
         "key": KEY,
         "receiver_url": receiver.url,
     }
-
-
-@pytest.mark.postgres
-async def test_a_survivor_recovers_a_dead_instances_workflow_on_postgres() -> None:
-    async with Receiver() as receiver, postgres_schema() as options, dbos_database() as dbos_url:
-        config: dict[str, Any] = {
-            "store_url": POSTGRES_URL,
-            "store_options": options,
-            "dbos_url": dbos_url,
-            "executor_id": "instance-a",
-            "key": KEY,
-            "receiver_url": receiver.url,
-        }
-        async with app("serve", {**config, "executor_id": "instance-b"}) as b:
-            assert (await b.next_event())["event"] == "ready"
-            async with app("start", config) as a:
-                started = await a.next_event()
-                [notice] = await receiver.wait_for(1, within=60)
-                await until_waiting(config, started["workflow_id"])
-                await a.kill()
-            # What the registry will do when instance-a's registration expires: the survivor takes over.
-            await b.send("recover instance-a")
-            assert await b.next_event() == {"event": "recovered", "workflows": [f"{started['workflow_id']}:0"]}
-            await b.send(f"callback {notice.body['callback_token']}")
-            assert (await b.next_event())["event"] == "callback"
-            await b.send(f"wait {started['workflow_id']}")
-            finished = await b.next_event()
-        assert finished["status"] == "succeeded"
-        # `external` and `side` start together, in either order; `finish` runs on the survivor.
-        assert sorted((step, executor) for step, executor, *_ in finished["executions"]) == [
-            ("external", "instance-a"),
-            ("finish", "instance-b"),
-            ("prepare", "instance-a"),
-            ("side", "instance-a"),
-        ]
-
-
-@pytest.mark.postgres
-async def test_two_instances_share_one_postgres_and_a_callback_reaches_either() -> None:
-    async with Receiver() as receiver, postgres_schema() as options, dbos_database() as dbos_url:
-        config: dict[str, Any] = {
-            "store_url": POSTGRES_URL,
-            "store_options": options,
-            "dbos_url": dbos_url,
-            "executor_id": "instance-a",
-            "key": KEY,
-            "receiver_url": receiver.url,
-        }
-        async with app("start", config) as a, app("serve", {**config, "executor_id": "instance-b"}) as b:
-            started = await a.next_event()
-            assert (await b.next_event())["event"] == "ready"
-            [notice] = await receiver.wait_for(1, within=60)
-            await b.send(f"callback {notice.body['callback_token']}")  # lands on b; a runs the workflow on
-            assert (await b.next_event())["event"] == "callback"
-            await b.send(f"wait {started['workflow_id']}")
-            finished = await b.next_event()
-        assert finished["status"] == "succeeded"
-        assert sorted((step, executor) for step, executor, *_ in finished["executions"]) == [
-            ("external", "instance-a"),
-            ("finish", "instance-a"),
-            ("prepare", "instance-a"),
-            ("side", "instance-a"),
-        ]
