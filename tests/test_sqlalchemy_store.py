@@ -299,7 +299,7 @@ async def test_the_sweep_reads_what_is_due_through_the_index(sql_store: SQLAlche
     select_sql, parameters = next((sql, params) for sql, params in statements if "next_check_us <=" in sql)
     async with sql_store.engine.connect() as conn:
         if sql_store.engine.dialect.name == "postgresql":
-            assert "FOR UPDATE SKIP LOCKED" in select_sql
+            assert "FOR UPDATE" not in select_sql  # the read locks nothing: only the one write statement does
             await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
             plan = (await conn.exec_driver_sql(f"EXPLAIN {select_sql}", parameters)).scalars().all()
         else:
@@ -356,3 +356,95 @@ async def test_clear_for_tests_empties_both_tables(sql_store: SQLAlchemyServiceS
     assert await sql_store.versions("wiped") == []
     async with sql_store.engine.connect() as conn:
         assert await conn.scalar(text("SELECT count(*) FROM registry_service_versions")) == 0
+
+
+async def test_a_sweep_is_one_read_and_one_write_of_the_status_columns(sql_store: SQLAlchemyServiceStore) -> None:
+    for i in range(30):
+        record = make_record(f"due{i:02d}", at=T0 + timedelta(seconds=i))
+        await sql_store.create(record, first_version(record))
+    autocommit: list[bool] = []
+
+    @event.listens_for(sql_store.engine.sync_engine, "before_cursor_execute")
+    def check(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        autocommit.append(conn.dialect.detect_autocommit_setting(conn.connection.dbapi_connection))
+
+    statements = _capture(sql_store)
+    changed = await sql_store.sweep_due(T0 + timedelta(seconds=45), states.advance, limit=10)
+    assert len(changed) == 10
+    kinds = [sql.lstrip().split()[0].upper() for sql, _ in statements]
+    assert kinds == ["SELECT", "WITH"]  # the due rows, then one UPDATE for the whole batch
+    assert autocommit == [True, True]  # no transaction around them: row locks live for one statement
+    write = statements[1][0]
+    assert "UPDATE registry_services SET" in write
+    assigned = write.split(" SET ", 1)[1].split(" FROM ", 1)[0]
+    assert [part.split("=")[0].strip() for part in assigned.split(", ")] == [
+        "status",
+        "failure_count",
+        "next_check_us",
+        "contact_revision",
+    ]
+    if sql_store.engine.dialect.name == "postgresql":
+        assert "FOR UPDATE OF registry_services SKIP LOCKED" in write
+
+
+@pytest.mark.postgres
+async def test_a_ping_to_a_due_service_never_waits_behind_a_sweep(tmp_path: Path) -> None:
+    """The contact holds the row: the sweep skips it rather than waiting, and the contact wins (not overwritten)."""
+    async with open_store("postgres", tmp_path) as store:
+        assert isinstance(store, SQLAlchemyServiceStore)
+        for i in range(50):
+            record = make_record(f"p{i:02d}")
+            await store.create(record, first_version(record))
+        async with store.engine.begin() as ping:  # a contact in flight on p07, holding its row lock
+            await ping.execute(text("UPDATE registry_services SET failure_count = 0 WHERE slug = 'p07'"))
+            changed = await asyncio.wait_for(store.sweep_due(T0 + timedelta(seconds=31), states.advance), 5)
+            assert sorted(before.slug for before, _ in changed) == [f"p{i:02d}" for i in range(50) if i != 7]
+        [(before, after)] = await store.sweep_due(T0 + timedelta(seconds=31), states.advance)
+        assert (before.slug, after.status) == ("p07", S.DEGRADED)
+
+
+# --- filters through indexes --------------------------------------------------------------------------------------
+
+
+async def _plan(store: SQLAlchemyServiceStore, query: ServiceQuery) -> list[str]:
+    statements = _capture(store)
+    await store.find(query)
+    sql, parameters = next((sql, params) for sql, params in statements if sql.lstrip().upper().startswith("SELECT"))
+    async with store.engine.connect() as conn:
+        if store.engine.dialect.name == "postgresql":
+            await conn.exec_driver_sql("ANALYZE registry_services")
+            return list((await conn.exec_driver_sql(f"EXPLAIN {sql}", parameters)).scalars().all())
+        return [row[-1] for row in await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters)]
+
+
+async def test_list_filters_read_through_indexes(sql_store: SQLAlchemyServiceStore) -> None:
+    """On 2,000 services, few of them pending, tagged 'rare' or able to 'rare': each filter reads its index."""
+    from litestar_registry.store.sqlalchemy.store import _history_row, _row, _services, _versions
+
+    rows, history = [], []
+    for i in range(2000):
+        rare = i % 500 == 0
+        record = make_record(
+            f"svc-{i:04d}",
+            status=S.PENDING if rare else S.ACTIVE,
+            tags=("rare",) if rare else ("common", "core"),
+            capabilities=("rare",) if rare else ("search",),
+        )
+        rows.append({"slug": record.slug, **_row(record, 1)})
+        history.append(_history_row(first_version(record)))
+    async with sql_store.engine.begin() as conn:
+        await conn.execute(_services.insert(), rows)
+        await conn.execute(_versions.insert(), history)
+    postgres = sql_store.engine.dialect.name == "postgresql"
+    expected = {
+        ServiceQuery(statuses=frozenset({S.PENDING})): "ix_registry_services_status",
+        ServiceQuery(tag="rare"): "ix_registry_services_tags" if postgres else None,
+        ServiceQuery(capability="rare"): "ix_registry_services_capabilities" if postgres else None,
+    }
+    for query, index in expected.items():
+        assert [r.slug for r in (await sql_store.find(query)).items] == [f"svc-{i:04d}" for i in (0, 500, 1000, 1500)]
+        plan = await _plan(sql_store, query)
+        if index is not None:
+            assert any(index in line for line in plan), (query, plan)
+        else:  # SQLite cannot index JSON array elements: a json_each per row, in slug order (documented)
+            assert any("json_each" in line.lower() or "sqlite_autoindex" in line or "SCAN" in line for line in plan)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from collections.abc import Callable
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ __all__ = (
     "ensure_schema",
     "head",
     "include_name",
+    "include_object_on",
     "schema_diff",
     "stamp_sync",
     "upgrade",
@@ -65,6 +67,22 @@ def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
     if type_ == "table":
         return name is not None and name.startswith(TABLE_PREFIX) and name != VERSION_TABLE
     return True
+
+
+def include_object_on(dialect: str) -> Callable[[Any, str | None, str, bool, Any], bool]:
+    """Alembic object filter for ``dialect``: a model index built only on other dialects is not missing from this one.
+
+    Such an index says so with ``Index.ddl_if`` (the PostgreSQL-only GIN indexes, which SQLite never gets).
+    """
+
+    def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        condition = getattr(obj, "_ddl_if", None)
+        if type_ != "index" or reflected or condition is None or condition.dialect is None:
+            return True
+        wanted = condition.dialect
+        return dialect == wanted if isinstance(wanted, str) else dialect in wanted
+
+    return include_object
 
 
 def alembic_config(
@@ -108,7 +126,13 @@ def schema_diff(connection: Connection) -> list[Any]:
     Only the registry's tables are compared; an empty list means they match exactly, types included.
     """
     context = MigrationContext.configure(
-        connection, opts={"include_name": include_name, "version_table": VERSION_TABLE, "compare_type": True}
+        connection,
+        opts={
+            "include_name": include_name,
+            "include_object": include_object_on(connection.dialect.name),
+            "version_table": VERSION_TABLE,
+            "compare_type": True,
+        },
     )
     return list(compare_metadata(context, metadata))
 

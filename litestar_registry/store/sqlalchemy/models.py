@@ -64,6 +64,22 @@ class ServiceModel(RegistryBase):
     __table_args__ = (
         # The sweep reads what is due, earliest first: a range scan on this index, never the whole table.
         Index(f"ix_{TABLE_PREFIX}services_next_check", "next_check_us", "slug"),
+        # The status filter of a list page, in slug order (every dialect).
+        Index(f"ix_{TABLE_PREFIX}services_status", "status", "slug"),
+        # The tag and capability filters (``@>`` containment) on PostgreSQL. SQLite cannot index the elements of a JSON
+        # array (its filter is a ``json_each`` per row); a list filtered on them there scans in slug order.
+        Index(
+            f"ix_{TABLE_PREFIX}services_tags",
+            "tags",
+            postgresql_using="gin",
+            postgresql_ops={"tags": "jsonb_path_ops"},
+        ).ddl_if(dialect="postgresql"),
+        Index(
+            f"ix_{TABLE_PREFIX}services_capabilities",
+            "capabilities",
+            postgresql_using="gin",
+            postgresql_ops={"capabilities": "jsonb_path_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
     slug: Mapped[str] = mapped_column(Slug, primary_key=True)

@@ -21,8 +21,13 @@ import msgspec
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Integer,
+    String,
     Table,
+    and_,
+    bindparam,
     case,
+    column,
     delete,
     event,
     exists,
@@ -34,9 +39,13 @@ from sqlalchemy import (
     select,
     type_coerce,
     update,
+    values,
+)
+from sqlalchemy import (
+    cast as sql_cast,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Row, RowMapping
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -92,6 +101,116 @@ def _create_engine(url: str, **options: Any) -> AsyncEngine:
 
 
 _LIVE_VALUES = sorted(status.value for status in LIVE)
+
+
+BOTH = (False, True)
+_SWEEP_RETRIES = 3
+"""Rounds in a row in which a sweep claimed none of what it read before it gives the rest up to a later sweep."""
+_SWEEP_BACKOFF = 0.002
+"""Seconds a sweep waits, times the idle rounds so far, before it reads again."""
+
+
+def _touch_statement(*, health: bool, account: bool) -> Any:
+    """The one ``UPDATE ... RETURNING`` of a contact, built once with bind parameters.
+
+    SQLAlchemy then reuses its compiled form, and the driver its prepared statement. Parameters: ``b_slug``, ``b_at``,
+    ``b_status``, ``b_statuses`` (expanding), and ``b_health`` or ``b_account`` in the variants that take them.
+
+    Every column keeps its value when the stored contact is newer than this one: one statement still, which answers
+    the row as it stands (the newest contact wins whatever order concurrent ones arrive in).
+    """
+    c = _services.c
+    at = bindparam("b_at", type_=BigInteger())
+    newer = c.last_seen_us <= at
+
+    def fresh(value: Any, column: Any) -> Any:
+        return case((newer, value), else_=column)
+
+    deadline = c.ttl_us + at
+    values: dict[str, Any] = {
+        "status": fresh(bindparam("b_status", type_=String()), c.status),
+        "failure_count": fresh(literal(0), c.failure_count),
+        "last_seen_us": fresh(at, c.last_seen_us),
+        "deadline_us": fresh(deadline, c.deadline_us),
+        "next_check_us": fresh(deadline, c.next_check_us),
+        "expires_us": fresh(c.ttl_us * c.expiry_windows + at, c.expires_us),
+        "contact_revision": c.contact_revision + fresh(literal(1), literal(0)),
+    }
+    if health:
+        values["health"] = fresh(bindparam("b_health", type_=c.health.type), c.health)
+    stmt = update(_services).where(
+        c.slug == bindparam("b_slug"), c.status.in_(bindparam("b_statuses", expanding=True)), c.expires_us > at
+    )
+    if account:
+        stmt = stmt.where(c.account == bindparam("b_account"))
+    return stmt.values(**values).returning(*c)
+
+
+_TOUCH = {(health, account): _touch_statement(health=health, account=account) for health in BOTH for account in BOTH}
+"""The contact statement for each (health given, account required)."""
+_GET = select(_services).where(_services.c.slug == bindparam("slug"))
+_DUE = (
+    select(_services)
+    .where(_services.c.next_check_us <= bindparam("now", type_=BigInteger()))
+    .order_by(_services.c.next_check_us, _services.c.slug)
+    .limit(bindparam("limit", type_=Integer()))
+)
+"""What is due, earliest first: a range scan on ``ix_registry_services_next_check``."""
+
+
+def _sweep_statement(plans: Sequence[tuple[ServiceRecord, ServiceRecord]]) -> Any:
+    """One ``UPDATE ... FROM (VALUES ...)`` that writes a sweep's batch.
+
+    Only the status columns, each row only if its ``contact_revision`` is still the one read, and on PostgreSQL only
+    rows no other transaction holds: a contact holding a due row is skipped (``FOR UPDATE SKIP LOCKED``), not waited
+    for, and the batch holds its row locks for this one statement only, so a ping to a due service waits for at most
+    one statement, never for the reading, ``advance`` and writing of a whole batch.
+    """
+    c = _services.c
+    batch = (
+        values(
+            column("v_slug", String()),
+            column("v_crev", Integer()),
+            column("v_status", String()),
+            column("v_fail", Integer()),
+            column("v_next", BigInteger()),
+            name="v",
+        )
+        .data(
+            [
+                (
+                    before.slug,
+                    before.contact_revision,
+                    after.status.value,
+                    after.failure_count,
+                    None if after.next_check_at is None else to_micros(after.next_check_at),
+                )
+                for before, after in plans
+            ]
+        )
+        .cte("v")
+    )
+    claimed = (
+        select(c.slug)
+        .join(batch, and_(c.slug == batch.c.v_slug, c.contact_revision == batch.c.v_crev))
+        .with_for_update(skip_locked=True, of=_services)
+        .cte("claimed")
+    )
+    return (
+        update(_services)
+        .where(
+            c.slug == batch.c.v_slug,
+            c.contact_revision == batch.c.v_crev,
+            c.slug.in_(select(claimed.c.slug)),
+        )
+        .values(
+            status=batch.c.v_status,
+            failure_count=sql_cast(batch.c.v_fail, Integer()),
+            next_check_us=sql_cast(batch.c.v_next, BigInteger()),
+            contact_revision=c.contact_revision + 1,
+        )
+        .returning(*c)
+    )
 
 
 def _row(record: ServiceRecord, revision: int) -> dict[str, Any]:
@@ -385,7 +504,7 @@ class SQLAlchemyServiceStore(ServiceStore):
 
     async def get(self, slug: str) -> ServiceRecord | None:
         async with self._single() as conn:
-            row = (await conn.execute(select(_services).where(_services.c.slug == slug))).first()
+            row = (await conn.execute(_GET, {"slug": slug})).first()
         return None if row is None else _record(row._mapping)
 
     async def find(self, query: ServiceQuery) -> Page:
@@ -438,36 +557,19 @@ class SQLAlchemyServiceStore(ServiceStore):
         return True
 
     async def touch(self, slug: str, contact: Contact) -> ServiceRecord | None:
-        c = _services.c
-        at = to_micros(contact.at)
-        # Every column keeps its value when the stored contact is newer than this one: one statement still, which
-        # answers the row as it stands (the newest contact wins whatever order concurrent ones arrive in).
-        newer = c.last_seen_us <= at
-
-        def fresh(value: Any, column: Any) -> Any:
-            return case((newer, value), else_=column)
-
-        deadline = c.ttl_us + at
-        values: dict[str, Any] = {
-            "status": fresh(literal(contact.status.value), c.status),
-            "failure_count": fresh(literal(0), c.failure_count),
-            "last_seen_us": fresh(literal(at, BigInteger()), c.last_seen_us),
-            "deadline_us": fresh(deadline, c.deadline_us),
-            "next_check_us": fresh(deadline, c.next_check_us),
-            "expires_us": fresh(c.ttl_us * c.expiry_windows + at, c.expires_us),
-            "contact_revision": c.contact_revision + fresh(literal(1), literal(0)),
+        params: dict[str, Any] = {
+            "b_slug": slug,
+            "b_at": to_micros(contact.at),
+            "b_status": contact.status.value,
+            "b_statuses": sorted(status.value for status in contact.from_statuses),
         }
         if contact.health is not None:
-            values["health"] = fresh(literal(msgspec.to_builtins(contact.health), type_=c.health.type), c.health)
-        stmt = update(_services).where(
-            c.slug == slug,
-            c.status.in_(sorted(status.value for status in contact.from_statuses)),
-            c.expires_us > at,
-        )
+            params["b_health"] = msgspec.to_builtins(contact.health)
         if contact.account is not None:
-            stmt = stmt.where(c.account == contact.account)
+            params["b_account"] = contact.account
+        stmt = _TOUCH[contact.health is not None, contact.account is not None]
         async with self._serialized(), self._single() as conn:
-            row = (await conn.execute(stmt.values(**values).returning(*c))).first()
+            row = (await conn.execute(stmt, params)).first()
         return None if row is None else _record(row._mapping)
 
     async def version_page(self, slug: str, *, after: int | None = None, limit: int | None = None) -> VersionPage:
@@ -492,28 +594,43 @@ class SQLAlchemyServiceStore(ServiceStore):
     async def sweep_due(
         self, now: datetime, advance: Advance, *, limit: int = 100
     ) -> list[tuple[ServiceRecord, ServiceRecord]]:
-        due = (
-            select(_services)
-            .where(_services.c.next_check_us <= to_micros(now))
-            .order_by(_services.c.next_check_us, _services.c.slug)
-            .limit(limit)
-        )
-        if self._postgres:
-            # One transaction: the rows read stay locked until written back. Rows another sweeper holds are skipped,
-            # not waited for, so concurrent sweeps share out what is due.
-            async with self._begin() as conn:
-                rows = (await conn.execute(due.with_for_update(skip_locked=True))).all()
-                return await _write_back(conn, rows, now, advance)
-        # SQLite has no row locks. Read outside the write transaction, so that it begins with its first write (and
-        # waits for the database lock rather than failing on a stale read); each UPDATE's revision decides races
-        # with other processes, and the write queue keeps this process's sweeps from reading the same rows.
-        async with self._serialized():
+        # Read what is due without locking it, decide in Python, write the batch back in one conditional statement
+        # (``_sweep_statement``). Of several sweepers reading the same rows, the contact revision lets one win each.
+        # A row the write did not claim (changed since the read, or held by another transaction at that instant) is
+        # read again, so each call still fills its ``limit`` when that much is due; a row held for longer is left to
+        # a later sweep after a few short retries.
+        changed: list[tuple[ServiceRecord, ServiceRecord]] = []
+        unchanged: set[tuple[str, int]] = set()
+        """Rows ``advance`` leaves as they are, as read in this call: nothing to write while they stay so."""
+        idle = 0
+        now_us = to_micros(now)
+        while len(changed) < limit and idle < _SWEEP_RETRIES:
+            wanted = limit - len(changed)
             async with self._single() as conn:
-                rows = (await conn.execute(due)).all()
-            if not rows:
-                return []
-            async with self._begin() as conn:
-                return await _write_back(conn, rows, now, advance)
+                rows = (await conn.execute(_DUE, {"now": now_us, "limit": wanted + len(unchanged)})).all()
+            plans: list[tuple[ServiceRecord, ServiceRecord]] = []
+            for row in rows:
+                before = _record(row._mapping)
+                if (before.slug, before.contact_revision) in unchanged:
+                    continue
+                after = advance(before, now)
+                if after == before:
+                    unchanged.add((before.slug, before.contact_revision))
+                elif len(plans) < wanted:
+                    plans.append((before, after))
+            if not plans:
+                break
+            async with self._serialized(), self._single() as conn:
+                stored = {row.slug: _record(row._mapping) for row in await conn.execute(_sweep_statement(plans))}
+            changed += [(before, stored[before.slug]) for before, _ in plans if before.slug in stored]
+            if len(stored) == len(plans):
+                if len(rows) < wanted + len(unchanged):
+                    break  # everything due was read, and written
+                idle = 0
+            else:
+                idle = 0 if stored else idle + 1
+                await asyncio.sleep(_SWEEP_BACKOFF * idle)
+        return changed
 
     async def _clear_for_tests(self) -> None:
         """Delete every row of the registry's tables (the test database is shared between tests)."""
@@ -536,36 +653,3 @@ def _history_row(entry: VersionEntry) -> dict[str, Any]:
         "previous_version": entry.previous_version,
         "recorded_at": entry.recorded_at,
     }
-
-
-async def _write_back(
-    conn: AsyncConnection, rows: Sequence[Row[Any]], now: datetime, advance: Advance
-) -> list[tuple[ServiceRecord, ServiceRecord]]:
-    """Store what ``advance(record, now)`` changes of each row's status, unless its contact state moved since read.
-
-    Only the status columns are written, so a data write that kept the status (and left ``contact_revision`` alone)
-    since the read is neither lost nor a reason to skip the row.
-    """
-    changed: list[tuple[ServiceRecord, ServiceRecord]] = []
-    c = _services.c
-    for row in rows:
-        before = _record(row._mapping)
-        after = advance(before, now)
-        if after == before:
-            continue
-        stored = (
-            await conn.execute(
-                update(_services)
-                .where(c.slug == before.slug, c.contact_revision == before.contact_revision)
-                .values(
-                    status=after.status.value,
-                    failure_count=after.failure_count,
-                    next_check_us=None if after.next_check_at is None else to_micros(after.next_check_at),
-                    contact_revision=c.contact_revision + 1,
-                )
-                .returning(*c)
-            )
-        ).first()
-        if stored is not None:
-            changed.append((before, _record(stored._mapping)))
-    return changed

@@ -14,7 +14,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from litestar_registry.store.sqlalchemy.migrate import VERSION_TABLE, include_name
+from litestar_registry.store.sqlalchemy.migrate import VERSION_TABLE, include_name, include_object_on
 from litestar_registry.store.sqlalchemy.models import metadata
 
 config = context.config
@@ -45,7 +45,7 @@ def run_migrations_offline() -> None:
 
 def do_run_migrations(connection: Connection) -> None:
     """Run the migrations on a synchronous connection."""
-    context.configure(connection=connection, **OPTIONS)
+    context.configure(connection=connection, include_object=include_object_on(connection.dialect.name), **OPTIONS)
     with context.begin_transaction():
         context.run_migrations()
 
