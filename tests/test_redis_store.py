@@ -635,3 +635,12 @@ async def test_hot_paths_skip_redis_pys_per_call_layers(rs: RedisServiceStore, m
     assert (await rs.touch("lean", contact)).contact_revision == 2
     assert (await rs.get("lean")).contact_revision == 2
     assert [r.slug for r in (await rs.find(ServiceQuery())).items] == ["lean"]
+
+
+async def test_the_pool_is_sized_from_the_setting() -> None:
+    require_server("redis")
+    for size, expected in ((None, 50), (7, 7)):
+        store = create_store(REDIS_URL, pool_size=size)
+        async with store:
+            pool = store.client.connection_pool  # type: ignore[union-attr]
+            assert (type(pool), pool.max_connections) == (aioredis.BlockingConnectionPool, expected)

@@ -448,3 +448,29 @@ async def test_list_filters_read_through_indexes(sql_store: SQLAlchemyServiceSto
             assert any(index in line for line in plan), (query, plan)
         else:  # SQLite cannot index JSON array elements: a json_each per row, in slug order (documented)
             assert any("json_each" in line.lower() or "sqlite_autoindex" in line or "SCAN" in line for line in plan)
+
+
+# --- pool size --------------------------------------------------------------------------------------------------------
+
+
+async def test_the_pool_is_sized_from_the_setting_or_the_url(sqlite_url: str, tmp_path: Path) -> None:
+    async with create_store(sqlite_url, create_schema=True, pool_size=3) as store:
+        pool = store.engine.sync_engine.pool  # type: ignore[attr-defined]
+        assert (pool.size(), pool._max_overflow) == (3, 0)
+    async with create_store(f"{sqlite_url}?pool_size=4") as store:
+        assert store.engine.sync_engine.pool.size() == 4  # type: ignore[attr-defined]
+        assert "pool_size" not in str(store.engine.url)  # never handed to the driver
+    async with SQLAlchemyServiceStore(sqlite_url, engine_options={"pool_size": 2}, pool_size=9) as store:
+        assert store.engine.sync_engine.pool.size() == 2  # explicit engine options win
+    with pytest.raises(ValueError, match="positive integer"):
+        create_store(f"{sqlite_url}?pool_size=none")
+
+
+@pytest.mark.postgres
+async def test_postgres_pools_twenty_connections_unless_told(tmp_path: Path) -> None:
+    url = backend_url("postgres", tmp_path)
+    async with create_store(url) as store:
+        pool = store.engine.sync_engine.pool  # type: ignore[attr-defined]
+        assert (pool.size(), pool._max_overflow) == (20, 0)
+    async with create_store(url, pool_size=64) as store:
+        assert store.engine.sync_engine.pool.size() == 64  # type: ignore[attr-defined]

@@ -87,11 +87,19 @@ def store_url_problem(url: str) -> str | None:
 
 
 def create_store(
-    url: str, *, create_schema: bool = False, sqlalchemy_config: SQLAlchemyAsyncConfig | None = None, **options: Any
+    url: str,
+    *,
+    create_schema: bool = False,
+    sqlalchemy_config: SQLAlchemyAsyncConfig | None = None,
+    pool_size: int | None = None,
+    **options: Any,
 ) -> ServiceStore:
     """Return an unopened store for ``url``: ``memory://``, a SQLAlchemy async URL, or ``redis://``/``valkey://``.
 
-    Heavy imports happen here, not at import time, so that importing the plugin stays cheap.
+    Heavy imports happen here, not at import time, so that importing the plugin stays cheap. ``pool_size`` bounds the
+    connections the store opens (requests beyond it wait for one); ``None`` keeps each backend's default: Redis 50
+    (or ``?max_connections=`` in the URL), PostgreSQL 20 (or ``?pool_size=``), SQLite SQLAlchemy's 5 plus 10 overflow
+    (or ``?pool_size=``). It does not apply to memory, nor to an engine borrowed through ``sqlalchemy_config``.
 
     Raises:
         StoreConfigurationError: no store takes ``url`` (see :func:`store_url_problem`), or its driver is not
@@ -116,10 +124,14 @@ def create_store(
                 f"store URL {mask_url(url)!r} needs the redis client, which is not installed: "
                 "pip install 'litestar-registry[redis]'"
             ) from exc
+        if pool_size is not None:
+            options["max_connections"] = pool_size
         return RedisServiceStore(url, **options)  # valkey:// and valkeys:// are mapped to redis-py's schemes there
     _require_driver(scheme)
     from litestar_registry.store.sqlalchemy import SQLAlchemyServiceStore
 
+    if pool_size is not None:
+        options["pool_size"] = pool_size
     return SQLAlchemyServiceStore(url=url, create_schema=create_schema, **options)
 
 

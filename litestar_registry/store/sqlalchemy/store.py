@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import parse_qsl, urlencode
 
 import msgspec
 from sqlalchemy import (
@@ -76,6 +77,27 @@ SUPPORTED_DIALECTS = frozenset({"sqlite", "postgresql"})
 _services = cast("Table", ServiceModel.__table__)
 _versions = cast("Table", ServiceVersionModel.__table__)
 _POOL_OPTIONS = ("pool", "max_overflow")
+DEFAULT_POSTGRES_POOL_SIZE = 20
+"""Connections a PostgreSQL store opens at most unless told otherwise (``pool_size``)."""
+
+
+def _split_pool_size(url: str, pool_size: int | None) -> tuple[str, int | None]:
+    """``url`` without a ``pool_size`` query parameter (no driver knows it), and the size: the argument, else the URL's.
+
+    Raises:
+        ValueError: the URL's ``pool_size`` is not a positive integer.
+    """
+    base, _, text = url.partition("?")
+    query = parse_qsl(text, keep_blank_values=True)
+    given = [value for key, value in query if key == "pool_size"]
+    if not given:
+        return url, pool_size
+    if not given[-1].isdigit() or int(given[-1]) < 1:
+        raise ValueError(f"pool_size in the store URL must be a positive integer, not {given[-1]!r}")
+    rest = urlencode([(key, value) for key, value in query if key != "pool_size"])
+    return f"{base}?{rest}" if rest else base, pool_size if pool_size is not None else int(given[-1])
+
+
 """Engine options that size or choose a pool: dropped for the pool-less engine of a foreign event loop."""
 
 
@@ -311,6 +333,7 @@ class SQLAlchemyServiceStore(ServiceStore):
         config: SQLAlchemyAsyncConfig | None = None,
         create_schema: bool = False,
         engine_options: dict[str, Any] | None = None,
+        pool_size: int | None = None,
     ) -> None:
         """Configure the store; nothing connects before :meth:`open`.
 
@@ -322,15 +345,26 @@ class SQLAlchemyServiceStore(ServiceStore):
                 demos): a fresh database gets them at once and is stamped, an older one is migrated. In production
                 leave it off and run ``litestar registry db upgrade`` as a deployment step.
             engine_options: Keyword arguments for ``create_async_engine``; only with ``url``.
+            pool_size: The most connections the store's own engine opens at once (requests beyond wait for one); also
+                ``?pool_size=`` in ``url``. ``None``: 20 on PostgreSQL (enough for a few dozen concurrent requests
+                before they queue in the pool), SQLAlchemy's 5 plus 10 overflow on SQLite (one writer anyway).
+                Explicit ``pool_size``/``max_overflow`` in ``engine_options`` win; a borrowed engine keeps its pool.
         """
         if (url is None) == (config is None):
             raise ValueError("SQLAlchemyServiceStore takes exactly one of 'url' or 'config'")
-        if config is not None and engine_options:
-            raise ValueError("'engine_options' apply only to an engine the store creates from 'url'")
+        if config is not None and (engine_options or pool_size is not None):
+            raise ValueError("'engine_options' and 'pool_size' apply only to an engine the store creates from 'url'")
+        if url is not None:
+            url, pool_size = _split_pool_size(url, pool_size)
         self._url = url
         self._config = config
         self._create_schema = create_schema
         self._engine_options = dict(engine_options or {})
+        if url is not None and not any(key.startswith(_POOL_OPTIONS) for key in self._engine_options):
+            if pool_size is not None:
+                self._engine_options.update(pool_size=pool_size, max_overflow=0)
+            elif url.lower().startswith("postgresql"):
+                self._engine_options.update(pool_size=DEFAULT_POSTGRES_POOL_SIZE, max_overflow=0)
         self._engine: AsyncEngine | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._postgres = False
