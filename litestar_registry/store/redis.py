@@ -550,6 +550,14 @@ class RedisServiceStore(ServiceStore):
 
     async def create(self, record: ServiceRecord, history: VersionEntry) -> ServiceRecord:
         record = msgspec.structs.replace(record, revision=1, contact_revision=1)
+        async with self._use() as link:
+            created = await self._run(link, *self._create_call(record, history))
+        if not created:
+            raise ServiceExists(f"service '{record.slug}' is already registered")
+        return record
+
+    def _create_call(self, record: ServiceRecord, history: VersionEntry) -> tuple[str, list[str], list[Any]]:
+        """The ``create`` script call that inserts ``record`` (at revision 1) and its first history entry."""
         score, expire_ms, fields = self._write_args(record)
         args = [
             self._prefix,
@@ -562,11 +570,7 @@ class RedisServiceStore(ServiceStore):
             _packed(record.capabilities),
             *fields,
         ]
-        async with self._use() as link:
-            created = await self._run(link, "create", self._write_keys(record.slug), args)
-        if not created:
-            raise ServiceExists(f"service '{record.slug}' is already registered")
-        return record
+        return "create", self._write_keys(record.slug), args
 
     async def replace(
         self,
