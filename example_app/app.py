@@ -1,7 +1,9 @@
-"""The example host app: its own route (``/healthz``), plus the registry under ``/api/v1`` and ``/v2/services``.
+"""The example host app: its own routes (``/healthz``, the demo provisioner), plus the registry under ``/api/v1`` and
+``/v2/services``.
 
 Every ``REGISTRY_*`` variable applies (see the docs' configuration table). When the environment names no keys, the
-example uses demo keys so that the curl lines in the docs work as they are; a real deployment sets its own.
+example uses demo keys, and runs provisioning with a demo encryption key, so that the curl lines in the docs work as
+they are; a real deployment sets its own.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from litestar import Litestar, get
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
+from example_app.provisioning import PROVISION, DemoProvisioner
 from litestar_registry import RegistryConfig, RegistryPlugin
 
 DEMO_SETTINGS = {
@@ -22,6 +25,13 @@ DEMO_SETTINGS = {
     # Ten minutes instead of the library's 30 s: a person typing the walkthrough's commands would see every service
     # turn degraded between two of them.
     "REGISTRY_DEFAULT_TTL_SECONDS": "600",
+    # Provisioning (docs/provisioning.md): two tenants, a demo encryption key, and loopback allowed, since the demo's
+    # external service is this app itself on 127.0.0.1.
+    "REGISTRY_TENANT_KEYS": "acme=demo-tenant-key-acme,globex=demo-tenant-key-globex",
+    "REGISTRY_PROVISIONING": "true",
+    "REGISTRY_PROVISIONING_KEYS": "WbLHCtMxGIoaRrEs1_8frevFv5XPcE1hVdRw8VhlbrY=",
+    "REGISTRY_PROVISIONING_CALLBACK_BASE_URL": "http://127.0.0.1:8000",
+    "REGISTRY_PROVISIONING_ALLOW_LOOPBACK": "true",
 }
 """Used only for variables the environment leaves unset, and only when it sets no keys at all."""
 
@@ -31,9 +41,16 @@ def registry_config() -> RegistryConfig:
 
     ``REGISTRY_TTL_OPEN`` counts as naming one: opening the TTL dialect and keying it are exclusive.
     """
-    keys = ("REGISTRY_SERVICE_KEYS", "REGISTRY_ADMIN_KEYS", "REGISTRY_TTL_REGISTRATION_KEY", "REGISTRY_TTL_OPEN")
+    keys = (
+        "REGISTRY_SERVICE_KEYS",
+        "REGISTRY_ADMIN_KEYS",
+        "REGISTRY_TTL_REGISTRATION_KEY",
+        "REGISTRY_TTL_OPEN",
+        "REGISTRY_TENANT_KEYS",
+        "REGISTRY_PROVISIONING_KEYS",
+    )
     demo = {} if any(name in os.environ for name in keys) else DEMO_SETTINGS
-    return RegistryConfig.from_env({**demo, **os.environ})
+    return RegistryConfig.from_env({**demo, **os.environ}, provisioning_definitions=[PROVISION])
 
 
 @get("/healthz", tags=["host"], sync_to_thread=False)
@@ -45,7 +62,7 @@ def healthz() -> dict[str, str]:
 def create_app() -> Litestar:
     """Build the example app."""
     return Litestar(
-        route_handlers=[healthz],
+        route_handlers=[healthz, DemoProvisioner],
         plugins=[RegistryPlugin(registry_config())],
         openapi_config=OpenAPIConfig(
             title="litestar-registry example",

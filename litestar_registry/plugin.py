@@ -116,7 +116,8 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
                 authenticator=self.authenticator,
                 guards=list(config.guards),
                 tags=[*config.tags, "provisioning"],
-                include_in_schema=config.include_in_schema,
+                # Without provisioning the routes only answer 501, so the document does not offer them.
+                include_in_schema=config.include_in_schema and self.provisioning.unavailable is None,
                 max_body_bytes=config.max_body_bytes,
             )
         )

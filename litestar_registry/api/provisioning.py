@@ -14,8 +14,9 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Router, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
+from litestar.enums import RequestEncodingType
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import Body, FromPath, QueryParameter
 from litestar.types import Guard
 
 from litestar_registry.api.pagination import decode_workflow_cursor, encode_workflow_cursor
@@ -47,6 +48,10 @@ Tenant = NamedDependency[str]
 Core = NamedDependency[Registry]
 AnyRequest = Request[Any, Any, Any]
 
+_CLOSED = Body(media_type=RequestEncodingType.JSON, schema_extra={"additionalProperties": False})
+"""A JSON body whose unknown fields are refused (422), as its schema says."""
+StartBody = Annotated[StartWorkflowRequest, _CLOSED]
+CallbackBody = Annotated[CallbackRequest, _CLOSED]
 _WORKFLOW_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _SLUG = re.compile(SLUG_PATTERN)
 TENANT_PROBLEMS = (401, 403, 501)
@@ -74,7 +79,7 @@ class ProvisioningController(Controller):
     async def start(
         self,
         request: AnyRequest,
-        data: JSONBody[StartWorkflowRequest],
+        data: StartBody,
         registry_core: Core,
         registry_provisioning: Service,
         registry_tenant: Tenant,
@@ -188,7 +193,7 @@ class ProvisioningController(Controller):
         summary="Provisioning callback",
     )
     async def callback(
-        self, request: AnyRequest, data: JSONBody[CallbackRequest], registry_provisioning: Service
+        self, request: AnyRequest, data: CallbackBody, registry_provisioning: Service
     ) -> Envelope[CallbackReceiptView]:
         """An external service reports how the work that a callback step handed it ended.
 

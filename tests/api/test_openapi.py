@@ -28,11 +28,7 @@ def resolve(schema: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
 
 async def test_every_route_is_documented_with_problem_errors(h: Harness) -> None:
     schema = (await h.client.get("/schema/openapi.json")).json()
-    paths = {
-        path.removeprefix(PREFIX): item
-        for path, item in schema["paths"].items()
-        if path.startswith(PREFIX) and not path.startswith(f"{PREFIX}/provisioning/")  # tests/provisioning/ has them
-    }
+    paths = {path.removeprefix(PREFIX): item for path, item in schema["paths"].items() if path.startswith(PREFIX)}
     assert set(paths) == set(ROUTES)
     for path, methods in ROUTES.items():
         assert set(paths[path]) == set(methods), path

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+import httpx
 import pytest
 from sqlalchemy import make_url, pool, text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -110,3 +115,34 @@ async def dbos_database() -> AsyncIterator[str]:
                 await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         await admin.dispose()
+
+
+@contextmanager
+def example_app(tmp_path: Path) -> Iterator[str]:
+    """The example app with its demo settings (no keys in the environment) on a free port and a fresh SQLite file
+    in ``tmp_path``, in a process of its own; its origin."""
+    from tests.e2e.conftest import ROOT, _free_port
+
+    port = _free_port()
+    env = {name: value for name, value in os.environ.items() if not name.startswith("REGISTRY_")}
+    env["REGISTRY_STORE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}"
+    log = tmp_path / "example.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "example_app", "--port", str(port)], cwd=ROOT, env=env, stdout=out, stderr=out
+        )
+    origin = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{origin}/healthz", timeout=0.5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+        yield origin
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
