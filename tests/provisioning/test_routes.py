@@ -304,3 +304,10 @@ async def test_only_a_tenants_credential_reaches_the_tenant_routes(app: App) -> 
     for path in (f"{PREFIX}/workflows/not-a-uuid", f"{PREFIX}/workflows/{zero}"):
         problem(await app.client.get(path, headers=ACME), 404, "workflow_not_found")
     problem(await app.client.get(f"{PREFIX}/status/NOT_A_SLUG", headers=ACME), 404, "workflow_not_found")
+
+
+async def test_the_instances_slugs_are_reserved(app: App) -> None:
+    body = {"slug": "registry-executor-0123456789abcdef01234567", "name": "Impostor", "version": "1"}
+    for headers in (SERVICE, ADMIN):
+        refused = await app.client.post("/api/v1/registry/register", json=body, headers=headers)
+        assert "reserved" in problem(refused, 403, "access_denied")["detail"]
