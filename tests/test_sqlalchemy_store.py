@@ -474,3 +474,17 @@ async def test_postgres_pools_twenty_connections_unless_told(tmp_path: Path) -> 
         assert (pool.size(), pool._max_overflow) == (20, 0)
     async with create_store(url, pool_size=64) as store:
         assert store.engine.sync_engine.pool.size() == 64  # type: ignore[attr-defined]
+
+
+async def test_a_sized_pool_is_no_migration_option(tmp_path: Path) -> None:
+    """Migrations run on a pool-less engine (NullPool), which refuses pool sizes."""
+    from litestar_registry.store.sqlalchemy.migrate import current
+
+    url = f"{backend_url('sqlite', tmp_path)}?pool_size=3"
+    store = create_store(url, create_schema=True)
+    assert isinstance(store, SQLAlchemyServiceStore)
+    async with store:
+        target, options = store.migration_target()
+        assert "pool_size" not in target
+        assert not any(key.startswith(("pool", "max_overflow")) for key in options)
+        assert await current(target, engine_options=options) is not None

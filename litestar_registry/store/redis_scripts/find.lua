@@ -14,7 +14,9 @@
 local P = ARGV[1]
 local wanted = tonumber(ARGV[3])
 local budget = tonumber(ARGV[4])
-local READ = {'record', 'status', 'fail', 'seen', 'deadline', 'expires', 'next', 'health', 'rev', 'crev'}
+-- What a candidate is checked on (1-6), then the rest of the store's _READ_FIELDS: one HMGET a candidate.
+local FIELDS = {'status', 'tags', 'caps', 'fs', 'fn', 'fd', 'record', 'fail', 'seen', 'deadline', 'expires', 'next',
+  'health', 'rev', 'crev'}
 
 -- Byte order, as ZRANGEBYLEX sorts (Lua's '<' follows the server's collation locale).
 local function before(a, b)
@@ -46,7 +48,8 @@ local function consider(sources)
   for _, source in ipairs(sources) do
     size = size + redis.call('ZCARD', source[1])
   end
-  if best == nil or size <= best_size then
+  -- The smallest; on a tie the fewest sets (no merge), then the later filter (its stale entries get dropped).
+  if best == nil or size < best_size or (size == best_size and #sources <= #best) then
     best, best_size = sources, size
   end
 end
@@ -104,7 +107,7 @@ while found < wanted and examined < budget do
     examined = examined + 1
     last = slug
     local key = P .. 'svc:' .. slug
-    local h = redis.call('HMGET', key, 'status', 'tags', 'caps', 'fs', 'fn', 'fd')
+    local h = redis.call('HMGET', key, unpack(FIELDS))
     if not h[1] then
       -- The hash vanished (native expiry): drop its history and what indexes it.
       redis.call('DEL', P .. 'hist:' .. slug)
@@ -125,7 +128,7 @@ while found < wanted and examined < budget do
         and (ARGV[8] ~= '1' or holds(h[3], ARGV[9]))
         and (not needle or string.find(h[4] or '', needle, 1, true) or string.find(h[5] or '', needle, 1, true)
           or string.find(h[6] or '', needle, 1, true)) then
-        result[#result + 1] = redis.call('HMGET', key, unpack(READ))
+        result[#result + 1] = {h[7], h[1], h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]}
         found = found + 1
       end
     end

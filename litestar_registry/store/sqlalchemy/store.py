@@ -4,9 +4,20 @@ Every call takes a connection of its own from the pool, so concurrent calls on o
 session: single statements (reads, ``touch``) run in autocommit mode, one round trip each; writes of several
 statements run in one transaction. Conditional writes are decided by the database: a data write is ``UPDATE ... WHERE
 revision = :expected`` and computes the contact columns it restarts from the row itself; ``touch`` guards the contact
-time with ``CASE`` (an older contact leaves the row as it is, and still returns it); the sweep writes only the status
-columns, ``WHERE contact_revision = :read``, and claims due rows with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL. On
+time with ``CASE`` (an older contact leaves the row as it is, and still returns it); the sweep reads what is due
+without locking it and writes the whole batch back in one statement, only the status columns, ``WHERE
+contact_revision = :read``, skipping rows another transaction holds (``FOR UPDATE SKIP LOCKED`` on PostgreSQL). On
 SQLite, which has one writer, a store queues its own writes instead of letting them poll for the database lock.
+``touch``, ``get`` and the sweep's read are built once, with bind parameters.
+
+List filters and their indexes: the status filter reads ``(status, slug)`` on both dialects; on PostgreSQL the tag
+and capability filters are JSONB containment (``@>``) served by GIN indexes. SQLite cannot index the elements of a
+JSON array, so there a tag or capability filter walks the rows in slug order (through the status index when a status
+filter is given too) and tests each with ``json_each``: its cost grows with the rows it passes before the page is
+full. The text filter (``q``) has no index on either dialect (``pg_trgm`` would serve it, but it is an extension the
+registry cannot assume): it is a ``LIKE`` over the case-folded slug, name and description of the rows the other
+filters leave, read in slug order until the page is full, so a rare needle costs a scan of those rows (about a
+millisecond per few thousand rows); narrow it with a status, tag or capability filter.
 """
 
 from __future__ import annotations
@@ -408,8 +419,8 @@ class SQLAlchemyServiceStore(ServiceStore):
 
     def migration_target(self) -> tuple[str, dict[str, Any]]:
         """The URL (password included) and engine options that reach this store's database, for its migrations."""
-        if self._url is not None:
-            return self._url, dict(self._engine_options)
+        if self._url is not None:  # the pool's size aside: migrations run on a pool-less engine of their own
+            return self._url, {k: v for k, v in self._engine_options.items() if not k.startswith(_POOL_OPTIONS)}
         engine = cast("SQLAlchemyAsyncConfig", self._config).get_engine()
         return engine.url.render_as_string(hide_password=False), {}
 
