@@ -311,3 +311,14 @@ async def test_the_instances_slugs_are_reserved(app: App) -> None:
     for headers in (SERVICE, ADMIN):
         refused = await app.client.post("/api/v1/registry/register", json=body, headers=headers)
         assert "reserved" in problem(refused, 403, "access_denied")["detail"]
+
+
+async def test_json_nested_too_deep_is_a_bad_request_not_a_crash(app: App) -> None:
+    deep = "[" * 3000 + "]" * 3000
+    bodies = {
+        f"{PREFIX}/callback": '{"callback_token": "t", "status": "succeeded", "metadata": {"a": ' + deep + "}}",
+        f"{PREFIX}/workflows": '{"service_slug": "deep", "definition": "quick", "inputs": {"a": ' + deep + "}}",
+    }
+    for path, body in bodies.items():
+        answer = await app.client.post(path, content=body, headers={**ACME, "Content-Type": "application/json"})
+        problem(answer, 400, "bad_request")
