@@ -1,7 +1,12 @@
-"""RFC 9457 problem responses for the registry routes only (the host's own errors keep their shape)."""
+"""RFC 9457 problem responses for the registry routes only (the host's own errors keep their shape).
+
+What an error means in HTTP is decided here for both dialects: the TTL dialect renders the same statuses (and logs
+its failures the same way) in its own ``{"detail"}`` shape.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Mapping
@@ -11,6 +16,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
     HTTP_401_UNAUTHORIZED,
     HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
@@ -26,7 +32,20 @@ from litestar_registry.api.schemas import FieldError, Problem
 from litestar_registry.core import errors
 from litestar_registry.provisioning import errors as provisioning_errors
 
-__all__ = ("PROBLEM_MEDIA_TYPE", "exception_handlers", "invalid_fields", "problem_response", "problems", "request_id")
+__all__ = (
+    "PROBLEM_MEDIA_TYPE",
+    "STATUS_BY_ERROR",
+    "TOO_DEEP",
+    "exception_handlers",
+    "invalid_fields",
+    "log_unexpected",
+    "problem_response",
+    "problems",
+    "request_id",
+    "status_of",
+)
+
+logger = logging.getLogger("litestar_registry")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -45,6 +64,7 @@ STATUS_BY_ERROR: Mapping[type[errors.RegistryError], int] = {
     provisioning_errors.CallbackTokenUsed: HTTP_409_CONFLICT,
     provisioning_errors.CallbackTokenExpired: HTTP_410_GONE,
 }
+"""The HTTP status of each core error, in both dialects."""
 
 TITLES = {
     400: "Bad request",
@@ -64,6 +84,14 @@ TITLES = {
 
 CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large", 422: "invalid_input"}
 
+TOO_DEEP = "the request body is nested too deeply to decode"
+"""The 400 answer to JSON nested past what the decoder takes (msgspec raises ``RecursionError``, not a decode error)."""
+
+
+def status_of(exc: errors.RegistryError) -> int:
+    """The status a core error answers with, in either dialect: its entry in :data:`STATUS_BY_ERROR`, else 500."""
+    return next((status for kind, status in STATUS_BY_ERROR.items() if isinstance(exc, kind)), 500)
+
 
 def request_id(request: Request[Any, Any, Any]) -> str:
     """The request's id: the caller's ``X-Request-ID`` when it sends a sane one, else a fresh one (cached)."""
@@ -74,6 +102,20 @@ def request_id(request: Request[Any, Any, Any]) -> str:
         found = sent if 0 < len(sent) <= 128 and sent.isprintable() else uuid.uuid4().hex
         state["registry_request_id"] = found
     return str(found)
+
+
+def log_unexpected(request: Request[Any, Any, Any], exc: BaseException, status: int) -> str:
+    """Log a server error with its traceback and trace id, so that the id a caller reports finds it; return the id."""
+    trace_id = request_id(request)
+    logger.error(
+        "litestar-registry: %s %s answered %s (trace id %s)",
+        request.method,
+        request.url.path,
+        status,
+        trace_id,
+        exc_info=exc,
+    )
+    return trace_id
 
 
 def problem_response(
@@ -102,7 +144,7 @@ def problem_response(
 
 
 def _registry_error(request: Request[Any, Any, Any], exc: errors.RegistryError) -> Response[Problem]:
-    status = next((code for kind, code in STATUS_BY_ERROR.items() if isinstance(exc, kind)), 500)
+    status = status_of(exc)
     extensions = dict(exc.extra)
     field = extensions.pop("field", None)
     field_errors = [FieldError(field=str(field), message=exc.detail)] if field else None
@@ -144,21 +186,28 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
     status = exc.status_code
     code = CODES.get(status, f"http_{status}")
-    detail = exc.detail if status < HTTP_500_INTERNAL_SERVER_ERROR else TITLES[500]
-    return problem_response(request, status, code, detail, headers=exc.headers)
+    if status >= HTTP_500_INTERNAL_SERVER_ERROR:
+        log_unexpected(request, exc, status)
+        return problem_response(request, status, code, TITLES.get(status, TITLES[500]), headers=exc.headers)
+    return problem_response(request, status, code, exc.detail, headers=exc.headers)
+
+
+def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Problem]:
+    return problem_response(request, HTTP_400_BAD_REQUEST, "bad_request", TOO_DEEP)
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
-    request.logger.exception("registry: unhandled error", exc_info=exc)
+    log_unexpected(request, exc, HTTP_500_INTERNAL_SERVER_ERROR)
     return problem_response(request, HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", TITLES[500])
 
 
 def exception_handlers() -> ExceptionHandlersMap:
-    """Handlers to put on the registry Router: domain errors, validation (422), HTTP errors and the unexpected."""
+    """Handlers for the registry Router: domain errors, validation (422), HTTP errors, JSON too deep (400), the rest."""
     return {
         errors.RegistryError: _registry_error,
         ValidationException: _validation_error,
         HTTPException: _http_error,
+        RecursionError: _too_deep,
         Exception: _unexpected,
     }
 
