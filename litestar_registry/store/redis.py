@@ -29,8 +29,10 @@ it restarts the clock from the stored contact time, trims the history and return
 checks status, expiry and account, ignores a contact older than the stored one, computes the new deadlines from the
 record's own TTL (integer microseconds, so they equal what Python's datetime arithmetic gives) and returns the
 fields. A ping racing a delete finds no hash and writes nothing, so it never resurrects the service. A read is one
-``HMGET``. A list page is one ``find`` script: it walks the smallest index the filters allow (the union of the wanted
-statuses' sets, the tag's set, the capability's set, or all slugs; one ``ZCARD`` each tells) from the cursor, checks
+``read`` script (one ``HMGET``). Scripts answer a record as one string (``_pack.lua``), not ten: redis-py parses each
+string of a reply in Python. A list page is one ``find`` script: it walks the smallest index the filters allow (the
+union of the wanted statuses' sets, the tag's set, the capability's set, or all slugs; one ``ZCARD`` each tells)
+from the cursor, checks
 each candidate against its record and returns the page's records; a filter that matches nothing costs a few
 ``ZCARD`` calls. The text filter (``q``) has no index: it is checked on the candidates of the narrowest other filter,
 and one call examines at most ``find_budget`` index entries (500 by default), so the server is never blocked longer
@@ -112,6 +114,7 @@ _SCRIPT_NAMES = (
     "versions",
     "find",
     "migrate",
+    "read",
 )
 _INDEXING = frozenset({"create", "replace", "delete", "touch", "advance", "prune", "migrate"})
 """Scripts that write records or their indexes: they get the shared helpers of ``_index.lua``."""
@@ -153,7 +156,23 @@ def _load_script(name: str) -> str:
     text = folder.joinpath(f"{name}.lua").read_text(encoding="utf-8")
     if name in _INDEXING:
         text = folder.joinpath("_index.lua").read_text(encoding="utf-8") + text
+    text = folder.joinpath("_pack.lua").read_text(encoding="utf-8") + text
     return f"local STATUSES = {{{statuses}}}\n{text}"
+
+
+def _unpack(data: bytes, count: int, pos: int = 0) -> tuple[list[bytes | None], int]:
+    """``count`` fields packed by ``_pack.lua`` from ``data[pos:]``, and the position after them."""
+    fields: list[bytes | None] = []
+    for _ in range(count):
+        if data[pos] == 45:  # '-': absent
+            fields.append(None)
+            pos += 1
+        else:
+            colon = data.index(b":", pos)
+            end = colon + 1 + int(data[pos:colon])
+            fields.append(data[colon + 1 : end])
+            pos = end
+    return fields, pos
 
 
 def _packed(values: Sequence[str]) -> bytes:
@@ -471,13 +490,15 @@ class RedisServiceStore(ServiceStore):
             contact_revision=int(crev) if crev else 0,  # absent in records written before it existed
         )
 
+    @classmethod
+    def _unpacked(cls, packed: bytes) -> ServiceRecord | None:
+        """The record a script's packed reply holds (``None`` when the hash is gone)."""
+        return cls._assemble(_unpack(packed, len(_READ_FIELDS))[0])
+
     async def _load(self, link: _Link, slugs: Sequence[bytes]) -> list[ServiceRecord | None]:
         """The records of ``slugs`` in one round trip (``None`` for the vanished)."""
-        replies = await link.batch([("HMGET", self._svc(slug.decode()), *_READ_FIELDS) for slug in slugs])
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
-        return [self._assemble(values) for values in replies]
+        replies = await self._run_batch(link, [("read", [self._svc(slug.decode())], []) for slug in slugs])
+        return [self._unpacked(reply) for reply in replies]
 
     def _prune_call(self, slugs: Sequence[bytes]) -> tuple[str, list[str], list[Any]]:
         """Drop the index entries and history of ``slugs`` whose hash is gone (only if it still is)."""
@@ -606,14 +627,13 @@ class RedisServiceStore(ServiceStore):
             raise ServiceNotFound(f"service '{record.slug}' is not registered")
         if reply == -2:
             raise StaleWrite(f"service '{record.slug}' changed concurrently")
-        stored = self._assemble(cast("list[bytes | None]", reply))
+        stored = self._unpacked(reply)
         assert stored is not None
         return stored
 
     async def get(self, slug: str) -> ServiceRecord | None:
         async with self._use() as link:
-            values = cast("list[bytes | None]", await link.call("HMGET", self._svc(slug), *_READ_FIELDS))
-        return self._assemble(values)
+            return self._unpacked(await self._run(link, "read", [self._svc(slug)], []))
 
     async def find(self, query: ServiceQuery) -> Page:
         if query.statuses is not None and not query.statuses:
@@ -630,12 +650,16 @@ class RedisServiceStore(ServiceStore):
         ]
         found: list[list[bytes | None]] = []
         cursor = query.after or ""
+        count = len(_READ_FIELDS)
         async with self._use() as link:
             while True:
                 args = [self._prefix, cursor, wanted - len(found), self._find_budget, *filters]
-                reply = cast("list[Any]", await self._run(link, "find", [self._slugs_key, self._due_key], args))
-                found += reply[1:]
-                cursor = reply[0].decode() if reply[0] else ""
+                reply = cast("list[bytes]", await self._run(link, "find", [self._slugs_key, self._due_key], args))
+                packed, pos = reply[1], 0
+                while pos < len(packed):
+                    values, pos = _unpack(packed, count, pos)
+                    found.append(values)
+                cursor = reply[0].decode()
                 if len(found) >= wanted or not cursor:
                     break
         items = [cast("ServiceRecord", self._assemble(values)) for values in found[: query.limit]]
@@ -665,7 +689,7 @@ class RedisServiceStore(ServiceStore):
             reply = await self._run(link, "touch", self._write_keys(slug), args)
         if reply is None:
             return None
-        return self._assemble(cast("list[bytes | None]", reply))
+        return self._unpacked(reply)
 
     async def version_page(self, slug: str, *, after: int | None = None, limit: int | None = None) -> VersionPage:
         args = ["" if after is None else after, "" if limit is None else limit + 1]
@@ -734,7 +758,7 @@ class RedisServiceStore(ServiceStore):
             lost = 0
             advanced = (result for (name, _, _), result in zip(calls, results, strict=True) if name == "advance")
             for before, reply in zip(writes, advanced, strict=True):
-                stored = None if reply is None else self._assemble(cast("list[bytes | None]", reply))
+                stored = None if reply is None else self._unpacked(reply)
                 if stored is not None:
                     changed.append((before, stored))
                 else:

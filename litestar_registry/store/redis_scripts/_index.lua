@@ -71,9 +71,3 @@ local function index(slug, due_score, expire_ms)
   end
 end
 
-local READ = {'record', 'status', 'fail', 'seen', 'deadline', 'expires', 'next', 'health', 'rev', 'crev'}
--- The fields a record is rebuilt from (the store's _READ_FIELDS, in order).
-local function read(key)
-  return redis.call('HMGET', key, unpack(READ))
-end
-

@@ -8,15 +8,12 @@
 -- what that index holds up to it, never the whole registry. Each candidate is checked against the record itself
 -- (status, 'tags', 'caps', the folded 'fs'/'fn'/'fd' fields); an index entry the record no longer backs (a hash that
 -- vanished by native expiry, a slug registered again since) is dropped on the way.
--- Returns {cursor, fields of match 1, fields of match 2, ...}: each match as the store's _READ_FIELDS, cursor the last
--- slug examined when the budget ran out before enough matched ('' when the index has no more, or enough matched).
+-- Returns {cursor, matches}: the matches' _READ_FIELDS packed one after the other, and the cursor, the last slug
+-- examined when the budget ran out before enough matched ('' when the index has no more, or enough matched).
 -- STATUSES (every status) is prepended by the store.
 local P = ARGV[1]
 local wanted = tonumber(ARGV[3])
 local budget = tonumber(ARGV[4])
--- What a candidate is checked on (1-6), then the rest of the store's _READ_FIELDS: one HMGET a candidate.
-local FIELDS = {'status', 'tags', 'caps', 'fs', 'fn', 'fd', 'record', 'fail', 'seen', 'deadline', 'expires', 'next',
-  'health', 'rev', 'crev'}
 
 -- Byte order, as ZRANGEBYLEX sorts (Lua's '<' follows the server's collation locale).
 local function before(a, b)
@@ -72,7 +69,27 @@ if ARGV[8] == '1' then
   consider({{P .. 'cap:' .. ARGV[9], 'cap'}})
 end
 
-local result = {''}
+-- What a candidate is checked on: its status (present in every hash), and only what the filters and the index
+-- walked need; a match is then read whole.
+local checks = {'status'}
+local walked = best[1][2]
+if ARGV[6] == '1' or walked == 'tag' then
+  checks[#checks + 1] = 'tags'
+end
+if ARGV[8] == '1' or walked == 'cap' then
+  checks[#checks + 1] = 'caps'
+end
+if ARGV[10] == '1' then
+  checks[#checks + 1] = 'fs'
+  checks[#checks + 1] = 'fn'
+  checks[#checks + 1] = 'fd'
+end
+local at = {}
+for i, name in ipairs(checks) do
+  at[name] = i
+end
+
+local result, matches = {'', ''}, {}
 if best_size == 0 then
   return result
 end
@@ -107,7 +124,7 @@ while found < wanted and examined < budget do
     examined = examined + 1
     last = slug
     local key = P .. 'svc:' .. slug
-    local h = redis.call('HMGET', key, unpack(FIELDS))
+    local h = redis.call('HMGET', key, unpack(checks))
     if not h[1] then
       -- The hash vanished (native expiry): drop its history and what indexes it.
       redis.call('DEL', P .. 'hist:' .. slug)
@@ -118,23 +135,25 @@ while found < wanted and examined < budget do
       end
       redis.call('ZREM', source[1], slug)
     else
+      local tags, caps = h[at['tags'] or 0], h[at['caps'] or 0]
       local stale = (source[2] == 'status' and h[1] ~= source[3])
-        or (source[2] == 'tag' and not holds(h[2], ARGV[7]))
-        or (source[2] == 'cap' and not holds(h[3], ARGV[9]))
+        or (source[2] == 'tag' and not holds(tags, ARGV[7]))
+        or (source[2] == 'cap' and not holds(caps, ARGV[9]))
       if stale then
         redis.call('ZREM', source[1], slug)
       elseif (not statuses or statuses[h[1]])
-        and (ARGV[6] ~= '1' or holds(h[2], ARGV[7]))
-        and (ARGV[8] ~= '1' or holds(h[3], ARGV[9]))
-        and (not needle or string.find(h[4] or '', needle, 1, true) or string.find(h[5] or '', needle, 1, true)
-          or string.find(h[6] or '', needle, 1, true)) then
-        result[#result + 1] = {h[7], h[1], h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]}
+        and (ARGV[6] ~= '1' or holds(tags, ARGV[7]))
+        and (ARGV[8] ~= '1' or holds(caps, ARGV[9]))
+        and (not needle or string.find(h[at['fs']] or '', needle, 1, true)
+          or string.find(h[at['fn']] or '', needle, 1, true) or string.find(h[at['fd']] or '', needle, 1, true)) then
+        matches[#matches + 1] = read(key)
         found = found + 1
       end
     end
   end
   if last == nil or (bound == nil and consumed == #batch) then
     result[1] = '' -- the index holds nothing more after the cursor
+    result[2] = table.concat(matches)
     return result
   end
   lower = '(' .. last
@@ -143,4 +162,5 @@ end
 if found >= wanted then
   result[1] = ''
 end
+result[2] = table.concat(matches)
 return result
