@@ -14,6 +14,7 @@ from litestar.plugins import CLIPlugin, InitPlugin
 from litestar_registry.api.admin import AdminController
 from litestar_registry.api.dependencies import registry_dependencies
 from litestar_registry.api.discovery import EntrypointController
+from litestar_registry.api.openapi import document_registry
 from litestar_registry.api.problems import exception_handlers
 from litestar_registry.api.provisioning import provisioning_router
 from litestar_registry.api.registry_dialect import RegistryController
@@ -140,6 +141,9 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
                     guards=list(config.guards),
                 )
             )
+        document_registry(
+            app_config, public_reads=config.public_reads, ttl_bounds=(config.min_ttl_seconds, config.max_ttl_seconds)
+        )
         app_config.lifespan.append(self.lifespan)
         return app_config
 

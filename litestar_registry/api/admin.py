@@ -6,11 +6,12 @@ from typing import Any
 
 from litestar import Controller, Request, delete, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath
 
+from litestar_registry.api import hooks
+from litestar_registry.api.openapi import ADMIN_KEY
 from litestar_registry.api.problems import problems
 from litestar_registry.api.registry_dialect import envelope, registration_response
-from litestar_registry.api.schemas import Envelope, RegistrationResponse
+from litestar_registry.api.schemas import Envelope, RegistrationResponse, SlugPath
 from litestar_registry.core.auth import Principal
 from litestar_registry.core.registry import Registry
 
@@ -25,24 +26,43 @@ class AdminController(Controller):
     """Admin-only: every route answers 403 to service accounts."""
 
     path = "/admin/registry/services"
+    before_request = staticmethod(hooks.before_request)
 
-    @post("/{slug:str}/approve", status_code=200, responses=ADMIN_PROBLEMS, summary="Approve a pending service")
+    @post(
+        "/{slug:str}/approve",
+        status_code=200,
+        responses=ADMIN_PROBLEMS,
+        security=ADMIN_KEY,
+        summary="Approve a pending service",
+    )
     async def approve(
-        self, request: Request[Any, Any, Any], slug: FromPath[str], registry_core: Core, registry_principal: Caller
+        self, request: Request[Any, Any, Any], slug: SlugPath, registry_core: Core, registry_principal: Caller
     ) -> Envelope[RegistrationResponse]:
         """A pending service becomes active and discoverable; its first contact window starts now."""
         record = await registry_core.approve(slug, registry_principal)
         return envelope(request, registration_response(record, changed=True))
 
-    @post("/{slug:str}/reject", status_code=200, responses=ADMIN_PROBLEMS, summary="Reject a pending service")
+    @post(
+        "/{slug:str}/reject",
+        status_code=200,
+        responses=ADMIN_PROBLEMS,
+        security=ADMIN_KEY,
+        summary="Reject a pending service",
+    )
     async def reject(
-        self, request: Request[Any, Any, Any], slug: FromPath[str], registry_core: Core, registry_principal: Caller
+        self, request: Request[Any, Any, Any], slug: SlugPath, registry_core: Core, registry_principal: Caller
     ) -> Envelope[RegistrationResponse]:
         """A pending service is rejected: it stays undiscoverable and takes no heartbeats."""
         record = await registry_core.reject(slug, registry_principal)
         return envelope(request, registration_response(record, changed=True))
 
-    @delete("/{slug:str}", status_code=204, responses=ADMIN_PROBLEMS, summary="Force-deregister a service")
-    async def force_deregister(self, slug: FromPath[str], registry_core: Core, registry_principal: Caller) -> None:
+    @delete(
+        "/{slug:str}",
+        status_code=204,
+        responses=ADMIN_PROBLEMS,
+        security=ADMIN_KEY,
+        summary="Force-deregister a service",
+    )
+    async def force_deregister(self, slug: SlugPath, registry_core: Core, registry_principal: Caller) -> None:
         """Deregister whatever depends on the service: for services that are gone for good."""
         await registry_core.deregister(slug, registry_principal, reason="forced by an admin", force=True)

@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Request
 from litestar.di import Provide
 
+from litestar_registry.api.pagination import page_size_dependency
 from litestar_registry.core.auth import Authenticator, Principal
 from litestar_registry.core.errors import AuthenticationRequired
 from litestar_registry.core.registry import Registry
@@ -41,4 +42,7 @@ def registry_dependencies(
         "registry_core": Provide(provide_core, sync_to_thread=False),
         "registry_principal": Provide(provide_principal),
         "registry_reader": Provide(provide_reader),
+        "registry_page_size": page_size_dependency(
+            default=registry.policy.default_page_size, maximum=registry.policy.max_page_size
+        ),
     }

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, QueryParameter
 
+from litestar_registry.api import hooks
+from litestar_registry.api.openapi import ANY_KEY, READ
 from litestar_registry.api.pagination import decode_cursor, encode_cursor
 from litestar_registry.api.problems import problems
 from litestar_registry.api.registry_dialect import envelope
-from litestar_registry.api.schemas import EntrypointView, Envelope, ServiceEntrypoints
+from litestar_registry.api.schemas import (
+    CursorQuery,
+    EntrypointView,
+    Envelope,
+    LabelQuery,
+    ServiceEntrypoints,
+    SlugPath,
+)
 from litestar_registry.core.auth import Principal
 from litestar_registry.core.errors import ServiceNotFound
 from litestar_registry.core.models import Entrypoint, ServiceRecord, ServiceStatus
@@ -35,31 +43,32 @@ class EntrypointController(Controller):
     """Entrypoints of active services; pending, degraded and expired services are not discoverable."""
 
     path = "/entrypoints"
+    before_request = staticmethod(hooks.before_request)
 
-    @get("/", responses=problems(401, 422), summary="Discover entrypoints")
+    @get("/", responses=problems(401, 422), opt=READ, security=ANY_KEY, summary="Discover entrypoints")
     async def discover(
         self,
         request: Request[Any, Any, Any],
         registry_core: NamedDependency[Registry],
         registry_reader: NamedDependency[Principal | None],
-        capability: FromQuery[str | None] = None,
-        protocol: FromQuery[str | None] = None,
-        cursor: FromQuery[str | None] = None,
-        limit: Annotated[int | None, QueryParameter(ge=1, le=500)] = None,
+        registry_page_size: NamedDependency[int],
+        capability: LabelQuery = None,
+        protocol: LabelQuery = None,
+        cursor: CursorQuery = None,
     ) -> Envelope[list[ServiceEntrypoints]]:
         """Active services offering ``capability``, with their entrypoints speaking ``protocol``."""
-        size = min(limit or registry_core.policy.default_page_size, registry_core.policy.max_page_size)
+        size = registry_page_size
         found, after = await registry_core.entrypoints(
             capability=capability, protocol=protocol, after=decode_cursor(cursor), limit=size
         )
         data = [_entrypoints(record, endpoints) for record, endpoints in found]
         return envelope(request, data, count=len(data), next_cursor=encode_cursor(after), limit=size)
 
-    @get("/{slug:str}", responses=problems(401, 404), summary="Entrypoints of one service")
+    @get("/{slug:str}", responses=problems(401, 404), opt=READ, security=ANY_KEY, summary="Entrypoints of one service")
     async def service_entrypoints(
         self,
         request: Request[Any, Any, Any],
-        slug: FromPath[str],
+        slug: SlugPath,
         registry_core: NamedDependency[Registry],
         registry_reader: NamedDependency[Principal | None],
     ) -> Envelope[ServiceEntrypoints]:

@@ -1,10 +1,17 @@
-"""Opaque cursors: callers pass back what they were given and never build one."""
+"""Pages: one page-size rule and one ``limit`` parameter for every list, and opaque cursors.
+
+Callers pass back the cursors they were given and never build one.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import re
+from typing import Annotated
+
+from litestar.di import Provide
+from litestar.params import QueryParameter
 
 from litestar_registry.core.errors import InvalidInput
 from litestar_registry.core.validation import check_slug
@@ -16,6 +23,8 @@ __all__ = (
     "encode_cursor",
     "encode_position_cursor",
     "encode_workflow_cursor",
+    "page_size",
+    "page_size_dependency",
 )
 
 _POSITION = "p:"
@@ -23,6 +32,30 @@ _POSITION = "p:"
 _WORKFLOW = "w:"
 """Prefix of workflow cursors (they resume after a workflow id)."""
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def page_size(limit: int | None, *, default: int, maximum: int) -> int:
+    """How many items a page holds: ``limit`` when given, else ``default``; never more than ``maximum``."""
+    return min(limit or default, maximum)
+
+
+def page_size_dependency(*, default: int, maximum: int) -> Provide:
+    """The ``registry_page_size`` dependency of every list: the page size from the ``limit`` query parameter.
+
+    The parameter's bounds come from the configuration, so a handler's signature cannot carry them: the
+    dependency's own signature does, and the OpenAPI document of every list that uses it shows them.
+    """
+
+    def provide_page_size(limit: int | None = None) -> int:
+        return page_size(limit, default=default, maximum=maximum)
+
+    provide_page_size.__annotations__ = {
+        "limit": Annotated[
+            int | None, QueryParameter(ge=1, le=maximum, description=f"Page size; {default} when not given.")
+        ],
+        "return": int,
+    }
+    return Provide(provide_page_size, sync_to_thread=False)
 
 
 def encode_cursor(after: str | None) -> str | None:

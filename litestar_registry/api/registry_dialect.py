@@ -7,8 +7,10 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 
+from litestar_registry.api import hooks
+from litestar_registry.api.openapi import ANY_KEY, READ
 from litestar_registry.api.pagination import (
     decode_cursor,
     decode_position_cursor,
@@ -17,14 +19,18 @@ from litestar_registry.api.pagination import (
 )
 from litestar_registry.api.problems import problems, request_id
 from litestar_registry.api.schemas import (
+    CursorQuery,
     DeregistrationRequest,
     Envelope,
     HeartbeatRequest,
     HeartbeatResponse,
+    LabelQuery,
     Meta,
     RegistrationRequest,
     RegistrationResponse,
+    SearchQuery,
     ServiceView,
+    SlugPath,
     VersionView,
 )
 from litestar_registry.core.auth import Principal
@@ -39,6 +45,7 @@ from litestar_registry.core.models import (
 )
 from litestar_registry.core.registry import Registry
 from litestar_registry.core.states import LIVE
+from litestar_registry.core.validation import check_storable
 
 __all__ = ("RegistryController", "envelope", "registration_response")
 
@@ -72,8 +79,9 @@ class RegistryController(Controller):
     """Service self-registration and heartbeats, and the registry's reads."""
 
     path = "/registry"
+    before_request = staticmethod(hooks.before_request)
 
-    @post("/register", status_code=201, responses=WRITE_PROBLEMS, summary="Register a service")
+    @post("/register", status_code=201, responses=WRITE_PROBLEMS, security=ANY_KEY, summary="Register a service")
     async def register(
         self, request: AnyRequest, data: JSONBody[RegistrationRequest], registry_core: Core, registry_principal: Caller
     ) -> Envelope[RegistrationResponse]:
@@ -81,7 +89,7 @@ class RegistryController(Controller):
         record = await registry_core.register(_registration(data), registry_principal)
         return envelope(request, registration_response(record, changed=True))
 
-    @put("/register", responses={**WRITE_PROBLEMS, **problems(404)}, summary="Re-register a service")
+    @put("/register", responses={**WRITE_PROBLEMS, **problems(404)}, security=ANY_KEY, summary="Re-register a service")
     async def reregister(
         self, request: AnyRequest, data: JSONBody[RegistrationRequest], registry_core: Core, registry_principal: Caller
     ) -> Envelope[RegistrationResponse]:
@@ -89,14 +97,26 @@ class RegistryController(Controller):
         record, changed = await registry_core.update(_registration(data), registry_principal)
         return envelope(request, registration_response(record, changed=changed))
 
-    @delete("/register", status_code=204, responses={**WRITE_PROBLEMS, **problems(404)}, summary="Deregister")
+    @delete(
+        "/register",
+        status_code=204,
+        responses={**WRITE_PROBLEMS, **problems(404)},
+        security=ANY_KEY,
+        summary="Deregister",
+    )
     async def deregister(
         self, data: JSONBody[DeregistrationRequest], registry_core: Core, registry_principal: Caller
     ) -> None:
         """Deregister a service; refused (409) while it has active dependents."""
         await registry_core.deregister(data.slug, registry_principal, reason=data.reason)
 
-    @post("/heartbeat", status_code=200, responses={**WRITE_PROBLEMS, **problems(404)}, summary="Heartbeat")
+    @post(
+        "/heartbeat",
+        status_code=200,
+        responses={**WRITE_PROBLEMS, **problems(404)},
+        security=ANY_KEY,
+        summary="Heartbeat",
+    )
     async def heartbeat(
         self, request: AnyRequest, data: JSONBody[HeartbeatRequest], registry_core: Core, registry_principal: Caller
     ) -> Envelope[HeartbeatResponse]:
@@ -104,6 +124,7 @@ class RegistryController(Controller):
 
         An unknown or expired slug answers 404, so that its client registers again.
         """
+        check_storable(data.timestamp, "timestamp")  # named as sent: its offset may take it out of range in UTC
         health = HealthReport(
             status=data.status.value,
             uptime_seconds=data.uptime_seconds,
@@ -125,21 +146,23 @@ class RegistryController(Controller):
         )
         return envelope(request, answer)
 
-    @get("/services", responses=problems(401, 422), summary="List services")
+    @get("/services", responses=problems(401, 422), opt=READ, security=ANY_KEY, summary="List services")
     async def list_services(
         self,
         request: AnyRequest,
         registry_core: Core,
         registry_reader: Reader,
-        status: Annotated[list[ServiceStatus] | None, QueryParameter(description="Any of these statuses")] = None,
-        tag: FromQuery[str | None] = None,
-        capability: FromQuery[str | None] = None,
-        q: Annotated[str | None, QueryParameter(description="Substring of slug, name or description")] = None,
-        cursor: FromQuery[str | None] = None,
-        limit: Annotated[int | None, QueryParameter(ge=1, le=500)] = None,
+        registry_page_size: NamedDependency[int],
+        status: Annotated[
+            list[ServiceStatus] | None, QueryParameter(max_items=len(ServiceStatus), description="Any of these")
+        ] = None,
+        tag: LabelQuery = None,
+        capability: LabelQuery = None,
+        q: SearchQuery = None,
+        cursor: CursorQuery = None,
     ) -> Envelope[list[ServiceView]]:
         """Services matching every filter given, in slug order, a page at a time (``meta.next_cursor``)."""
-        size = min(limit or registry_core.policy.default_page_size, registry_core.policy.max_page_size)
+        size = registry_page_size
         query = ServiceQuery(
             statuses=frozenset(status) if status else DEFAULT_STATUSES,
             tag=tag,
@@ -152,29 +175,35 @@ class RegistryController(Controller):
         views = [ServiceView.of(r) for r in page.items if Registry.visible(r, registry_reader)]
         return envelope(request, views, count=len(views), next_cursor=encode_cursor(page.next_after), limit=size)
 
-    @get("/services/{slug:str}", responses=problems(401, 404), summary="Get a service")
+    @get("/services/{slug:str}", responses=problems(401, 404), opt=READ, security=ANY_KEY, summary="Get a service")
     async def get_service(
-        self, request: AnyRequest, slug: FromPath[str], registry_core: Core, registry_reader: Reader
+        self, request: AnyRequest, slug: SlugPath, registry_core: Core, registry_reader: Reader
     ) -> Envelope[ServiceView]:
         """One service as it stands now, whatever its status."""
         return envelope(request, ServiceView.of(await _visible(registry_core, slug, registry_reader)))
 
-    @get("/services/{slug:str}/versions", responses=problems(401, 404, 422), summary="Version history")
+    @get(
+        "/services/{slug:str}/versions",
+        responses=problems(401, 404, 422),
+        opt=READ,
+        security=ANY_KEY,
+        summary="Version history",
+    )
     async def versions(
         self,
         request: AnyRequest,
-        slug: FromPath[str],
+        slug: SlugPath,
         registry_core: Core,
         registry_reader: Reader,
-        cursor: FromQuery[str | None] = None,
-        limit: Annotated[int | None, QueryParameter(ge=1, le=500)] = None,
+        registry_page_size: NamedDependency[int],
+        cursor: CursorQuery = None,
     ) -> Envelope[list[VersionView]]:
         """The versions the service has registered, oldest first, a page at a time (``meta.next_cursor``).
 
         Only the newest entries are kept (``history_limit`` per service).
         """
         await _visible(registry_core, slug, registry_reader)
-        size = min(limit or registry_core.policy.default_page_size, registry_core.policy.max_page_size)
+        size = registry_page_size
         page = await registry_core.versions(slug, after=decode_position_cursor(cursor), limit=size)
         entries = [VersionView.of(entry) for entry in page.items]
         return envelope(

@@ -1,7 +1,8 @@
 """Wire shapes of the registry dialect (seed 000), the entrypoints and admin routes.
 
-Constraints are ``msgspec.Meta`` annotations so that they are enforced on input and shown in the OpenAPI document.
-Request bodies forbid unknown fields: a typo is a 422, not a silently dropped setting.
+Constraints are ``msgspec.Meta`` annotations (``Parameter`` ones for paths and queries) so that they are enforced on
+input and shown in the OpenAPI document. Request bodies forbid unknown fields: a typo is a 422, not a silently dropped
+setting. No text may hold U+0000, which PostgreSQL cannot store, and every query string is bounded.
 """
 
 from __future__ import annotations
@@ -11,11 +12,20 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
+from litestar.params import PathParameter, QueryParameter
 
 from litestar_registry.core.models import Entrypoint, HealthReport, Owner, ServiceRecord, ServiceStatus, VersionEntry
-from litestar_registry.core.validation import MAX_ITEMS, SLUG_MAX_LENGTH, SLUG_PATTERN
+from litestar_registry.core.validation import (
+    MAX_DEPTH,
+    MAX_ITEMS,
+    NO_NUL_PATTERN,
+    SEARCH_MAX_LENGTH,
+    SLUG_MAX_LENGTH,
+    SLUG_PATTERN,
+)
 
 __all__ = (
+    "CursorQuery",
     "DeregistrationRequest",
     "EntrypointIn",
     "EntrypointView",
@@ -24,13 +34,16 @@ __all__ = (
     "HealthStatus",
     "HeartbeatRequest",
     "HeartbeatResponse",
+    "LabelQuery",
     "Meta",
     "OwnerIn",
     "Problem",
     "RegistrationRequest",
     "RegistrationResponse",
+    "SearchQuery",
     "ServiceEntrypoints",
     "ServiceView",
+    "SlugPath",
     "VersionView",
 )
 
@@ -46,14 +59,46 @@ Slug = Annotated[
         examples=["billing-api"],
     ),
 ]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Text = Annotated[str, msgspec.Meta(max_length=2_000)]
-Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2_048, examples=["http://billing:8080"])]
-Version = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["1.4.2"])]
-Label = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_NUL_PATTERN)]
+Text = Annotated[str, msgspec.Meta(max_length=2_000, pattern=NO_NUL_PATTERN)]
+Url = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=2_048, pattern=NO_NUL_PATTERN, examples=["http://billing:8080"])
+]
+Version = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NO_NUL_PATTERN, examples=["1.4.2"])]
+Label = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=NO_NUL_PATTERN)]
 Labels = Annotated[list[Label], msgspec.Meta(max_length=MAX_ITEMS)]
-Metadata = Annotated[dict[str, Any], msgspec.Meta(max_length=MAX_ITEMS)]
-TtlSeconds = Annotated[float, msgspec.Meta(gt=0, description="Contact window in seconds; the registry bounds it.")]
+Metadata = Annotated[
+    dict[Annotated[str, msgspec.Meta(max_length=100, pattern=NO_NUL_PATTERN)], Any],
+    msgspec.Meta(
+        max_length=MAX_ITEMS,
+        description=f"Free-form JSON: no text with U+0000, integers within 64 bits, at most {MAX_DEPTH} levels deep.",
+    ),
+]
+TtlSeconds = Annotated[float, msgspec.Meta(gt=0, description="Contact window in seconds, within the registry bounds.")]
+
+SlugPath = Annotated[
+    str,
+    PathParameter(pattern=SLUG_PATTERN, min_length=1, max_length=SLUG_MAX_LENGTH, description="The service's slug."),
+]
+LabelQuery = Annotated[
+    str | None, QueryParameter(min_length=1, max_length=100, pattern=NO_NUL_PATTERN, description="An exact label.")
+]
+SearchQuery = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=SEARCH_MAX_LENGTH,
+        pattern=NO_NUL_PATTERN,
+        description="Case-insensitive substring of slug, name or description.",
+    ),
+]
+CursorQuery = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=128,
+        pattern="^[A-Za-z0-9_-]*={0,2}$",
+        description="`meta.next_cursor` of the previous page, as it was handed out.",
+    ),
+]
 
 
 class HealthStatus(enum.StrEnum):
@@ -69,8 +114,8 @@ class EntrypointIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     name: Label
     url: Url
-    protocol: Annotated[str, msgspec.Meta(min_length=1, max_length=32)] = "http"
-    method: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+    protocol: Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=NO_NUL_PATTERN)] = "http"
+    method: Annotated[str, msgspec.Meta(max_length=16, pattern=NO_NUL_PATTERN)] | None = None
     description: Text | None = None
 
 
@@ -78,7 +123,7 @@ class OwnerIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Who to contact about the service."""
 
     name: Name | None = None
-    email: Annotated[str, msgspec.Meta(max_length=320)] | None = None
+    email: Annotated[str, msgspec.Meta(max_length=320, pattern=NO_NUL_PATTERN)] | None = None
     url: Url | None = None
 
 
@@ -114,7 +159,7 @@ class HeartbeatRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     status: HealthStatus = HealthStatus.HEALTHY
     version: Version | None = None
     uptime_seconds: Annotated[float, msgspec.Meta(ge=0)] | None = None
-    instance_id: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    instance_id: Annotated[str, msgspec.Meta(max_length=200, pattern=NO_NUL_PATTERN)] | None = None
     message: Text | None = None
     checks: Annotated[dict[Label, HealthStatus], msgspec.Meta(max_length=MAX_ITEMS)] = msgspec.field(
         default_factory=dict

@@ -17,15 +17,18 @@ from litestar import Controller, Request, Response, Router, delete, get, post, p
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, HeaderParameter, JSONBody
+from litestar.params import HeaderParameter, JSONBody, PathParameter
+from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap, Guard
 
-from litestar_registry.api.problems import invalid_fields
+from litestar_registry.api import hooks
+from litestar_registry.api.openapi import TTL_KEY, WRITE, secure
+from litestar_registry.api.problems import TOO_DEEP, invalid_fields, log_unexpected, status_of
 from litestar_registry.core import errors
 from litestar_registry.core.auth import Principal, Role
 from litestar_registry.core.models import Registration, ServiceRecord
 from litestar_registry.core.registry import Registry
-from litestar_registry.core.validation import SLUG_PATTERN
+from litestar_registry.core.validation import NO_NUL_PATTERN, SLUG_MAX_LENGTH, SLUG_PATTERN
 
 __all__ = ("TtlDialect", "ttl_router")
 
@@ -35,33 +38,57 @@ EXTENSION = "v2"
 """Key under ``ServiceRecord.extensions`` where the TTL dialect keeps ``info`` as it was sent."""
 
 
+Text = Annotated[str, msgspec.Meta(max_length=2_000, pattern=NO_NUL_PATTERN)]
+Slug = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=SLUG_PATTERN,
+        min_length=1,
+        max_length=SLUG_MAX_LENGTH,
+        description="Lowercase letter first, then lowercase letters, digits and single hyphens.",
+        examples=["my-model"],
+    ),
+]
+ServiceId = Annotated[
+    str,
+    PathParameter(
+        pattern=SLUG_PATTERN,
+        min_length=1,
+        max_length=SLUG_MAX_LENGTH,
+        description="The service's id (its slug).",
+    ),
+]
+
+
 class ModelMetadata(msgspec.Struct, kw_only=True):
     """Who made the model (seed 004); further fields are kept as sent."""
 
-    author: str | None = None
-    organization: str | None = None
-    contact_email: str | None = None
+    author: Text | None = None
+    organization: Text | None = None
+    contact_email: Text | None = None
 
 
 class ServiceInfo(msgspec.Struct, kw_only=True):
     """The service's self-description (``MLServiceInfo``); unknown fields are kept as sent, not refused."""
 
-    id: Annotated[str, msgspec.Meta(pattern=SLUG_PATTERN, max_length=63, examples=["my-model"])]
-    display_name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    id: Slug
+    display_name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_NUL_PATTERN)]
     model_metadata: ModelMetadata
-    version: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "1.0.0"
-    description: Annotated[str, msgspec.Meta(max_length=2_000)] | None = None
+    version: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NO_NUL_PATTERN)] = "1.0.0"
+    description: Text | None = None
     period_type: Annotated[str, msgspec.Meta(pattern="^(weekly|monthly|any)$")] | None = None
-    min_prediction_periods: Annotated[int, msgspec.Meta(ge=0)] = 0
-    max_prediction_periods: Annotated[int, msgspec.Meta(ge=0)] = 100
+    min_prediction_periods: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] = 0
+    max_prediction_periods: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] = 100
 
 
 class RegisterRequest(msgspec.Struct, kw_only=True):
     """``POST /$register``: where the service answers and what it is. Unknown top-level fields are ignored."""
 
-    url: Annotated[str, msgspec.Meta(min_length=1, max_length=2_048, examples=["http://my-model:8080"])]
+    url: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=2_048, pattern=NO_NUL_PATTERN, examples=["http://my-model:8080"])
+    ]
     info: ServiceInfo
-    ttl_seconds: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    ttl_seconds: Annotated[float, msgspec.Meta(gt=0, description="Within the registry's TTL bounds.")] | None = None
 
 
 class RegisterResponse(msgspec.Struct, kw_only=True):
@@ -103,10 +130,18 @@ class ServiceList(msgspec.Struct, kw_only=True):
     services: list[ServiceEntry]
 
 
-class Detail(msgspec.Struct, kw_only=True):
-    """The TTL dialect's error body."""
+class ValidationItem(msgspec.Struct, kw_only=True):
+    """One invalid part of a request: where (``["body", "info", "id"]``), what is wrong, and its kind."""
 
-    detail: Any
+    loc: list[str]
+    msg: str
+    type: str
+
+
+class Detail(msgspec.Struct, kw_only=True):
+    """The TTL dialect's error body: a message, or (422) the list of what is invalid."""
+
+    detail: str | list[ValidationItem]
 
 
 def _iso(value: datetime) -> str:
@@ -138,32 +173,49 @@ def _detail(status: int, detail: Any) -> Response[Detail]:
 
 
 def _not_found(request: Request[Any, Any, Any], exc: errors.ServiceNotFound) -> Response[Detail]:
-    return _detail(404, f"Service {exc.extra.get('slug', request.path_params.get('service_id', ''))} not found")
+    return _detail(404, f"Service {exc.extra.get('slug', request.path_params.get('id', ''))} not found")
+
+
+_WIRE_FIELDS = {
+    "slug": "info.id",
+    "name": "info.display_name",
+    "version": "info.version",
+    "description": "info.description",
+    "base_url": "url",
+}
+"""Where a field of the core's ``Registration`` came from in this dialect's body."""
 
 
 def _registry_error(request: Request[Any, Any, Any], exc: errors.RegistryError) -> Response[Detail]:
     if isinstance(exc, errors.InvalidInput):
         field = str(exc.extra.get("field", ""))
-        loc = ["body", "info", "id"] if field == "slug" else ["body", *field.split(".")]
-        return _detail(422, [{"loc": loc, "msg": exc.detail, "type": "value_error"}])
-    status = {
-        errors.AuthenticationRequired: 401,
-        errors.AccessDenied: 403,
-        errors.NotImplementedFeature: 501,
-    }.get(type(exc), 409)
-    return _detail(status, exc.detail)
+        loc = ["body", *_WIRE_FIELDS.get(field, field).split(".")]
+        return _detail(HTTP_422_UNPROCESSABLE_ENTITY, [ValidationItem(loc=loc, msg=exc.detail, type="value_error")])
+    return _detail(status_of(exc), exc.detail)
 
 
 def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Detail]:
     detail = [
-        {"loc": [source, *error.field.split(".")], "msg": error.message, "type": "value_error"}
+        ValidationItem(loc=[source, *error.field.split(".")], msg=error.message, type="value_error")
         for source, error in invalid_fields(exc)
     ]
-    return _detail(422, detail or exc.detail)
+    return _detail(HTTP_422_UNPROCESSABLE_ENTITY, detail or str(exc.detail))
 
 
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Detail]:
-    return _detail(exc.status_code, exc.detail)
+    if exc.status_code >= HTTP_500_INTERNAL_SERVER_ERROR:
+        trace_id = log_unexpected(request, exc, exc.status_code)
+        return _detail(exc.status_code, f"Internal server error (trace id {trace_id})")
+    return _detail(exc.status_code, str(exc.detail))
+
+
+def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Detail]:
+    return _detail(HTTP_400_BAD_REQUEST, TOO_DEEP)
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Detail]:
+    trace_id = log_unexpected(request, exc, HTTP_500_INTERNAL_SERVER_ERROR)
+    return _detail(HTTP_500_INTERNAL_SERVER_ERROR, f"Internal server error (trace id {trace_id})")
 
 
 HANDLERS: ExceptionHandlersMap = {
@@ -171,17 +223,31 @@ HANDLERS: ExceptionHandlersMap = {
     errors.RegistryError: _registry_error,
     ValidationException: _validation_error,
     HTTPException: _http_error,
+    RecursionError: _too_deep,
+    Exception: _unexpected,
 }
-DETAIL = {
-    status: ResponseSpec(data_container=Detail, description=text, generate_examples=False)
-    for status, text in (
-        (401, "Invalid service key"),
-        (403, "The id belongs to another account"),
-        (404, "Service not found"),
-        (409, "Refused in the service's current state"),
-        (422, "Missing service key or invalid body"),
-    )
+
+
+def _responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the ``{detail}`` errors a route can give, besides 400, 422 and 500, which any can."""
+    return {
+        status: ResponseSpec(data_container=Detail, description=_ERRORS[status], generate_examples=False)
+        for status in sorted({400, 422, 500, *statuses})
+    }
+
+
+_ERRORS = {
+    400: "Malformed request (a body that is not JSON, or is nested too deeply)",
+    401: "Invalid service key",
+    403: "The id belongs to another account",
+    404: "Service not found",
+    409: "Refused in the service's current state",
+    413: "Request body too large",
+    422: "Missing service key, or an invalid id or body",
+    500: "Unexpected failure (logged with the trace id the detail names)",
 }
+KEYED_ERRORS = _responses(401, 403, 404, 409)
+"""A ping or a deregistration: a wrong key, another account's id, an unknown id, a refusal in its state."""
 
 ServiceKey = Annotated[
     str | None, HeaderParameter(name="X-Service-Key", description="The registry's TTL key: writes need it")
@@ -192,8 +258,16 @@ class TtlDialect(Controller):
     """Service registration with TTL keepalive (seed 004)."""
 
     path = "/"
+    before_request = staticmethod(hooks.before_request)
 
-    @post("/$register", status_code=200, responses=DETAIL, summary="Register a service")
+    @post(
+        "/$register",
+        status_code=200,
+        responses=_responses(401, 403, 409, 413),
+        security=TTL_KEY,
+        opt=WRITE,
+        summary="Register a service",
+    )
     async def register(
         self,
         request: Request[Any, Any, Any],
@@ -225,40 +299,47 @@ class TtlDialect(Controller):
             ping_url=f"{str(request.base_url).rstrip('/')}{registry_ttl.path}/{record.slug}/$ping",
         )
 
-    @put("/{service_id:str}/$ping", responses=DETAIL, summary="Keepalive ping")
+    @put("/{id:str}/$ping", responses=KEYED_ERRORS, security=TTL_KEY, opt=WRITE, summary="Keepalive ping")
     async def ping(
         self,
-        service_id: FromPath[str],
+        id: ServiceId,
         registry_core: NamedDependency[Registry],
         registry_ttl_writer: NamedDependency[Principal],
     ) -> PingResponse:
         """Reset the service's TTL. 404 for an unknown or expired id: the client's cue to register again."""
-        record = await registry_core.ping(service_id, registry_ttl_writer)
+        record = await registry_core.ping(id, registry_ttl_writer)
         return PingResponse(
             id=record.slug, status="alive", last_ping_at=_iso(record.last_seen_at), expires_at=_iso(record.expires_at)
         )
 
-    @get("/", responses=DETAIL, summary="List services")
+    @get("/", responses=_responses(), summary="List services")
     async def list_services(self, registry_core: NamedDependency[Registry]) -> ServiceList:
         """Every live service (public)."""
         entries = [_entry(record) for record in await registry_core.all_live()]
         return ServiceList(count=len(entries), services=entries)
 
-    @get("/{service_id:str}", responses=DETAIL, summary="Get a service")
-    async def get_service(self, service_id: FromPath[str], registry_core: NamedDependency[Registry]) -> ServiceEntry:
+    @get("/{id:str}", responses=_responses(404), summary="Get a service")
+    async def get_service(self, id: ServiceId, registry_core: NamedDependency[Registry]) -> ServiceEntry:
         """One live service (public); 404 once it went silent past its TTL, swept or not."""
-        return _entry(await registry_core.get_live(service_id))
+        return _entry(await registry_core.get_live(id))
 
-    @delete("/{service_id:str}", status_code=204, responses=DETAIL, summary="Deregister a service")
+    @delete(
+        "/{id:str}",
+        status_code=204,
+        responses=KEYED_ERRORS,
+        security=TTL_KEY,
+        opt=WRITE,
+        summary="Deregister a service",
+    )
     async def deregister(
         self,
-        service_id: FromPath[str],
+        id: ServiceId,
         registry_core: NamedDependency[Registry],
         registry_ttl_writer: NamedDependency[Principal],
     ) -> None:
         """Remove the service."""
-        await registry_core.get_live(service_id)
-        await registry_core.deregister(service_id, registry_ttl_writer, reason="deregistered through the TTL dialect")
+        await registry_core.get_live(id)
+        await registry_core.deregister(id, registry_ttl_writer, reason="deregistered through the TTL dialect")
 
 
 class TtlSettings(msgspec.Struct, kw_only=True, frozen=True):
@@ -310,7 +391,7 @@ def ttl_router(
             raise errors.AuthenticationRequired("Invalid service key")
         return principal
 
-    return Router(
+    router = Router(
         path=settings.path,
         route_handlers=[TtlDialect],
         dependencies={
@@ -324,3 +405,6 @@ def ttl_router(
         tags=tags,
         request_max_body_size=max_body_bytes,
     )
+    if expected is None and settings.open:
+        secure(router, WRITE, [])  # anyone may write: the document says so
+    return router

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.api.conftest import Harness
+from litestar_registry.core.validation import SLUG_PATTERN
+from tests.api.conftest import A, Harness, MakeApp, registration
+from tests.api.test_registry_routes import REGISTER, problem
+
+
+class _AnyString(str):
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and bool(other)
+
+    __hash__ = str.__hash__
+
+
+ANY_STRING = _AnyString()
 
 PREFIX = "/api/v1"
 ROUTES = {
@@ -72,3 +84,103 @@ async def test_config_controls_tags_and_schema_visibility(make_harness: Any) -> 
     hidden = await make_harness(include_in_schema=False)
     schema = (await hidden.client.get("/schema/openapi.json")).json()
     assert not [path for path in schema.get("paths", {}) if path.startswith(PREFIX)]
+
+
+ANY_KEY = [{"RegistryServiceKey": []}, {"RegistryAdminKey": []}]
+TTL = "/v2/services"
+TTL_ROUTES = {
+    "/v2/services/$register": {"post": (401, 403, 409, 413)},
+    "/v2/services/{id}/$ping": {"put": (401, 403, 404, 409)},
+    "/v2/services": {"get": ()},
+    "/v2/services/{id}": {"get": (404,), "delete": (401, 403, 404, 409)},
+}
+
+
+async def document(h: Harness) -> dict[str, Any]:
+    response = await h.client.get("/schema/openapi.json")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def test_security_schemes_and_the_key_each_route_takes(make_harness: MakeApp) -> None:
+    h = await make_harness(ttl_registration_key="secret-ttl-key-0123")
+    schema = await document(h)
+    assert schema["components"]["securitySchemes"] == {
+        "RegistryServiceKey": {"type": "http", "scheme": "bearer", "description": ANY_STRING},
+        "RegistryAdminKey": {"type": "http", "scheme": "bearer", "description": ANY_STRING},
+        "RegistryTtlKey": {"type": "apiKey", "name": "X-Service-Key", "in": "header", "description": ANY_STRING},
+    }
+    for path, methods in ROUTES.items():
+        for method in methods:
+            expected = [{"RegistryAdminKey": []}] if path.startswith("/admin/") else ANY_KEY
+            assert schema["paths"][PREFIX + path][method]["security"] == expected, (method, path)
+    for path, methods in TTL_ROUTES.items():
+        for method in methods:
+            expected = None if method == "get" else [{"RegistryTtlKey": []}]
+            assert schema["paths"][path][method].get("security") == expected, (method, path)
+
+
+async def test_open_reads_and_an_open_ttl_dialect_say_that_no_key_is_needed(make_harness: MakeApp) -> None:
+    h = await make_harness(public_reads=True, ttl_open=True)
+    paths = (await document(h))["paths"]
+    assert paths[f"{PREFIX}/registry/services"]["get"]["security"] == [{}, *ANY_KEY]
+    assert paths[f"{PREFIX}/entrypoints/{{slug}}"]["get"]["security"] == [{}, *ANY_KEY]
+    assert paths[f"{PREFIX}/registry/register"]["post"]["security"] == ANY_KEY
+    assert "security" not in paths[f"{TTL}/$register"]["post"]
+    assert (await h.client.get(f"{PREFIX}/registry/services")).status_code == 200
+
+
+async def test_the_ttl_dialect_documents_its_own_error_bodies(h: Harness) -> None:
+    schema = await document(h)
+    detail = resolve(schema, {"$ref": "#/components/schemas/Detail"})
+    assert detail["required"] == ["detail"]
+    for path, methods in TTL_ROUTES.items():
+        for method, statuses in methods.items():
+            responses = schema["paths"][path][method]["responses"]
+            for status in {400, 422, 500, *statuses}:
+                content = responses[str(status)]["content"]
+                assert content == {"application/json": {"schema": {"$ref": "#/components/schemas/Detail"}}}
+    assert [p["name"] for p in schema["paths"]["/v2/services/{id}"]["get"]["parameters"]] == ["id"]
+    assert schema["paths"]["/v2/services/{id}"]["get"]["parameters"][0]["schema"]["pattern"] == SLUG_PATTERN
+
+
+async def test_bodies_that_refuse_unknown_fields_say_so(h: Harness) -> None:
+    schemas = (await document(h))["components"]["schemas"]
+    for name in ("RegistrationRequest", "DeregistrationRequest", "HeartbeatRequest", "EntrypointIn", "OwnerIn"):
+        assert schemas[name]["additionalProperties"] is False, name
+    free_form = {"$ref": "#/components/schemas/RegistryJsonValue"}
+    assert schemas["ServiceInfo"]["additionalProperties"] == free_form  # kept as sent, within what a store keeps
+    assert schemas["RegistrationRequest"]["properties"]["metadata"]["additionalProperties"] == free_form
+    assert "additionalProperties" not in schemas["RegisterRequest"]  # unknown top-level fields are ignored
+    tags = schemas["RegistrationRequest"]["properties"]["tags"]
+    assert (tags["maxItems"], tags["items"]["maxLength"], tags["items"]["pattern"]) == (100, 100, "^[^\\x00]*$")
+
+
+async def test_bounds_come_from_the_configuration(make_harness: MakeApp) -> None:
+    h = await make_harness(min_ttl_seconds=2, max_ttl_seconds=600, default_page_size=5, max_page_size=20)
+    schema = await document(h)
+    for name in ("RegistrationRequest", "RegisterRequest"):
+        ttl = schema["components"]["schemas"][name]["properties"]["ttl_seconds"]
+        assert (ttl["minimum"], ttl["maximum"]) == (2, 600), name
+    for path in ("/registry/services", "/registry/services/{slug}/versions", "/entrypoints"):
+        [limit] = [p for p in schema["paths"][PREFIX + path]["get"]["parameters"] if p["name"] == "limit"]
+        assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 20), path
+        url = PREFIX + path.replace("{slug}", "billing")
+        await h.register() if path.endswith("versions") else None
+        assert (await h.client.get(url, params={"limit": 20}, headers=A)).json()["meta"]["limit"] == 20
+        assert (await h.client.get(url, headers=A)).json()["meta"]["limit"] == 5
+        problem(await h.client.get(url, params={"limit": 21}, headers=A), 422, "invalid_input")
+    problem(await h.client.post(REGISTER, json=registration("short", ttl_seconds=1), headers=A), 422, "invalid_input")
+
+
+async def test_options_lists_every_method_of_the_path(h: Harness) -> None:
+    paths = (await document(h))["paths"]
+    for path, item in paths.items():
+        if not path.startswith((f"{PREFIX}/registry/", f"{PREFIX}/entrypoints", f"{PREFIX}/admin/", TTL)):
+            continue  # provisioning has its own tests
+        concrete = path.replace("{slug}", "billing").replace("{id}", "my-model")
+        response = await h.client.options(concrete)
+        assert response.status_code == 204, (path, response.text)
+        allowed = {method.strip() for method in response.headers["allow"].split(",")}
+        assert allowed == {method.upper() for method in item} | {"OPTIONS"}, path
+    assert (await h.client.options(f"{PREFIX}/registry/register")).headers["allow"] == "DELETE, OPTIONS, POST, PUT"
