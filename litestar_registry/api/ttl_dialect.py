@@ -35,7 +35,7 @@ __all__ = ("TtlDialect", "ttl_router")
 logger = logging.getLogger("litestar_registry")
 
 EXTENSION = "v2"
-"""Key under ``ServiceRecord.extensions`` where the TTL dialect keeps ``info`` as it was sent."""
+"""Key under ``ServiceRecord.extensions`` of the TTL dialect's ``info``: as sent, defaults filled in, nulls left out."""
 
 
 Text = Annotated[str, msgspec.Meta(max_length=2_000, pattern=NO_NUL_PATTERN)]
@@ -61,7 +61,7 @@ ServiceId = Annotated[
 
 
 class ModelMetadata(msgspec.Struct, kw_only=True):
-    """Who made the model (seed 004); further fields are kept as sent."""
+    """Who made the model (seed 004); further fields are kept as sent, fields sent as null are left out."""
 
     author: Text | None = None
     organization: Text | None = None
@@ -69,7 +69,10 @@ class ModelMetadata(msgspec.Struct, kw_only=True):
 
 
 class ServiceInfo(msgspec.Struct, kw_only=True):
-    """The service's self-description (``MLServiceInfo``); unknown fields are kept as sent, not refused."""
+    """The service's self-description (``MLServiceInfo``); unknown fields are kept as sent, not refused.
+
+    What is kept is ``info`` with the defaults filled in and the fields sent as null left out, at every depth.
+    """
 
     id: Slug
     display_name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_NUL_PATTERN)]
@@ -79,6 +82,14 @@ class ServiceInfo(msgspec.Struct, kw_only=True):
     period_type: Annotated[str, msgspec.Meta(pattern="^(weekly|monthly|any)$")] | None = None
     min_prediction_periods: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] = 0
     max_prediction_periods: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] = 100
+
+
+INFO_DEFAULTS = {
+    field.name: field.default
+    for field in msgspec.structs.fields(ServiceInfo)
+    if field.default not in (msgspec.NODEFAULT, None)
+}
+"""What ``info`` holds for a field the service does not send."""
 
 
 class RegisterRequest(msgspec.Struct, kw_only=True):
@@ -98,7 +109,7 @@ class RegisterResponse(msgspec.Struct, kw_only=True):
     status: str
     service_url: str
     message: str
-    ttl_seconds: float
+    ttl_seconds: Annotated[float, msgspec.Meta(description="Seconds; a whole number is sent as an integer (30).")]
     ping_url: str
 
 
@@ -149,17 +160,54 @@ def _iso(value: datetime) -> str:
     return value.isoformat()
 
 
+def _whole(value: float) -> float:
+    """``value`` as an ``int`` when it is whole, so that JSON carries ``30``, as the dialect's clients expect."""
+    return int(value) if value.is_integer() else value
+
+
+def _without_nulls(value: Any) -> Any:
+    """``value`` with every map entry whose value is null left out, at every depth."""
+    if isinstance(value, dict):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
+
+
+def _merged(sent: dict[str, Any], decoded: dict[str, Any]) -> dict[str, Any]:
+    """``sent`` (unknown fields included) with the declared fields as decoded, defaults filled in, at every depth."""
+    merged = dict(sent)
+    for key, value in decoded.items():
+        kept = merged.get(key)
+        merged[key] = _merged(kept, value) if isinstance(kept, dict) and isinstance(value, dict) else value
+    return merged
+
+
+def _stored_info(sent: dict[str, Any], info: ServiceInfo) -> dict[str, Any]:
+    """The ``info`` to keep: as sent, with the defaults filled in and the null fields left out."""
+    result: dict[str, Any] = _without_nulls(_merged(sent, msgspec.to_builtins(info)))
+    return result
+
+
+def _info(record: ServiceRecord) -> dict[str, Any]:
+    """The ``info`` to show: as kept, or made from the record for a service registered through the other dialect."""
+    kept = record.extensions.get(EXTENSION, {}).get("info")
+    if not isinstance(kept, dict):
+        kept = {
+            "id": record.slug,
+            "display_name": record.name,
+            "version": record.version,
+            "description": record.description,
+            "model_metadata": {},
+        }
+    shown: dict[str, Any] = _without_nulls({**kept, **{k: v for k, v in INFO_DEFAULTS.items() if kept.get(k) is None}})
+    return shown
+
+
 def _entry(record: ServiceRecord) -> ServiceEntry:
-    info = record.extensions.get(EXTENSION, {}).get("info") or {
-        "id": record.slug,
-        "display_name": record.name,
-        "version": record.version,
-        "description": record.description,
-        "model_metadata": {},
-    }
     return ServiceEntry(
         id=record.slug,
-        info={key: value for key, value in info.items() if value is not None},
+        info=_info(record),
         url=record.base_url,
         registered_at=_iso(record.registered_at),
         last_updated=_iso(record.updated_at),
@@ -277,7 +325,7 @@ class TtlDialect(Controller):
         registry_ttl: NamedDependency[TtlSettings],
     ) -> RegisterResponse:
         """Register or re-register (latest wins; ``registered_at`` is kept). Never a conflict for a known id."""
-        raw_info = msgspec.json.decode(await request.body())["info"]
+        sent = msgspec.json.decode(await request.body())["info"]
         info = data.info
         registration = Registration(
             slug=info.id,
@@ -287,7 +335,7 @@ class TtlDialect(Controller):
             base_url=data.url,
             ttl_seconds=data.ttl_seconds or registry_ttl.ttl_seconds,
             expiry_windows=registry_ttl.expiry_windows,
-            extensions={EXTENSION: {"info": raw_info}},
+            extensions={EXTENSION: {"info": _stored_info(sent, info)}},
         )
         record, created = await registry_core.upsert(registration, registry_ttl_writer)
         return RegisterResponse(
@@ -295,7 +343,7 @@ class TtlDialect(Controller):
             status="registered",
             service_url=data.url,
             message="Service registered successfully" if created else "Service registration updated",
-            ttl_seconds=record.ttl_seconds,
+            ttl_seconds=_whole(record.ttl_seconds),
             ping_url=f"{str(request.base_url).rstrip('/')}{registry_ttl.path}/{record.slug}/$ping",
         )
 

@@ -46,23 +46,80 @@ async def test_register_answers_the_seed_shape(v2: Harness) -> None:
         "status": "registered",
         "service_url": "http://my-model:8080",
         "message": "Service registered successfully",
-        "ttl_seconds": 30.0,
+        "ttl_seconds": 30,
         "ping_url": "http://testserver.local/v2/services/my-model/$ping",
     }
+    assert '"ttl_seconds":30,' in response.text  # a JSON integer, as the dialect's clients expect, not 30.0
     again = await v2.client.post(f"{V2}/%24register", json=payload(display_name="Renamed"), headers=KEY)
     assert (again.status_code, again.json()["message"]) == (200, "Service registration updated")
     record = await v2.plugin.store.get("my-model")
     assert (record.name, record.status.value, record.expiry_windows) == ("Renamed", "active", 1)
 
 
-async def test_info_is_kept_as_sent_and_defaults_apply(v2: Harness) -> None:
+async def test_info_is_kept_as_sent_with_the_defaults_filled_in(v2: Harness) -> None:
     body = payload(extra_field={"nested": [1, 2]}, contact="x")
-    del body["info"]["version"], body["info"]["min_prediction_periods"]
+    del body["info"]["version"], body["info"]["min_prediction_periods"], body["info"]["max_prediction_periods"]
     body["info"]["model_metadata"] = {}
     await v2.client.post(f"{V2}/$register", json=body, headers=KEY)
-    shown = (await v2.client.get(f"{V2}/my-model")).json()
-    assert shown["info"] == {k: v for k, v in body["info"].items()}
-    assert (await v2.plugin.store.get("my-model")).version == "1.0.0"
+    expected = {**body["info"], "version": "1.0.0", "min_prediction_periods": 0, "max_prediction_periods": 100}
+    assert (await v2.client.get(f"{V2}/my-model")).json()["info"] == expected
+    assert (await v2.client.get(V2)).json()["services"][0]["info"] == expected
+    record = await v2.plugin.store.get("my-model")
+    assert (record.version, record.extensions["v2"]["info"]) == ("1.0.0", expected)
+    seen = (await v2.client.get(f"{SERVICES}/my-model", headers=A)).json()["data"]
+    assert seen["version"] == "1.0.0"  # as the registry dialect shows it
+
+
+SERVICEKIT_METADATA = dict.fromkeys(
+    (
+        "author",
+        "author_note",
+        "author_assessed_status",
+        "contact_email",
+        "organization",
+        "organization_logo_url",
+        "citation_info",
+        "repository_url",
+    )
+)
+"""The model metadata the servicekit client sends for a service that sets none of it: eight nulls."""
+
+
+async def test_null_fields_are_left_out_at_every_depth(v2: Harness) -> None:
+    body = payload(
+        description=None,
+        period_type=None,
+        model_metadata={**SERVICEKIT_METADATA, "author": "Ann"},
+        extra={"kept": 1, "dropped": None, "deeper": [{"dropped": None, "kept": "yes"}, None]},
+    )
+    assert (await v2.client.post(f"{V2}/$register", json=body, headers=KEY)).status_code == 200
+    expected = {
+        "id": "my-model",
+        "display_name": "My ML Model",
+        "version": "1.0.0",
+        "model_metadata": {"author": "Ann"},
+        "min_prediction_periods": 1,
+        "max_prediction_periods": 12,
+        "extra": {"kept": 1, "deeper": [{"kept": "yes"}, None]},  # a null item of a list is a value, not a field
+    }
+    assert (await v2.client.get(f"{V2}/my-model")).json()["info"] == expected
+    assert (await v2.plugin.store.get("my-model")).extensions["v2"]["info"] == expected
+    only_nulls = payload("quiet", model_metadata=SERVICEKIT_METADATA)
+    assert (await v2.client.post(f"{V2}/$register", json=only_nulls, headers=KEY)).status_code == 200
+    assert (await v2.client.get(f"{V2}/quiet")).json()["info"]["model_metadata"] == {}
+
+
+async def test_a_service_of_the_registry_dialect_shows_its_info_with_the_defaults(v2: Harness) -> None:
+    await v2.register("billing")
+    assert (await v2.client.get(f"{V2}/billing")).json()["info"] == {
+        "id": "billing",
+        "display_name": "Billing",
+        "version": "1.0.0",
+        "description": "the billing service",
+        "model_metadata": {},
+        "min_prediction_periods": 0,
+        "max_prediction_periods": 100,
+    }
 
 
 async def test_ping_list_get_delete(v2: Harness) -> None:
@@ -186,8 +243,11 @@ async def test_one_registry_for_both_dialects(v2: Harness) -> None:
 async def test_per_service_and_per_plugin_ttl(make_harness: Any) -> None:
     h = await make_harness(ttl_seconds=10, ttl_open=True)
     first = await h.client.post(f"{V2}/$register", json=payload())
-    assert first.json()["ttl_seconds"] == 10.0
+    assert '"ttl_seconds":10,' in first.text
     own = await h.client.post(f"{V2}/$register", json={**payload("other"), "ttl_seconds": 5})
-    assert own.json()["ttl_seconds"] == 5.0
+    assert '"ttl_seconds":5,' in own.text
+    fraction = await h.client.post(f"{V2}/$register", json={**payload("third"), "ttl_seconds": 2.5})
+    assert '"ttl_seconds":2.5,' in fraction.text
     h.clock.advance(6)
     assert [s["id"] for s in (await h.client.get(V2)).json()["services"]] == ["my-model"]
+    assert isinstance((await h.plugin.store.get("my-model")).ttl_seconds, float)  # the core keeps a float
