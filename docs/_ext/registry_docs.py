@@ -12,6 +12,9 @@ Directives (use them in reStructuredText pages, or inside a MyST ``{eval-rst}`` 
     ``client`` as argument: those of ``RegistryClientConfig``.
 ``registry-state-table``
     The registry's state table, from ``litestar_registry.core.states.TRANSITIONS``.
+``provisioning-state-table``
+    A provisioning state table, ``workflow`` or ``step`` (the argument), from
+    ``litestar_registry.provisioning.states.WORKFLOW_TRANSITIONS`` / ``STEP_TRANSITIONS``.
 ``registry-error-codes``
     Problem ``code`` -> HTTP status, from the registry Router's exception handling tables.
 
@@ -213,6 +216,38 @@ class StateTable(_TableDirective):
         return self.table(list_table(["From", "Event", "To"], rows, "45 25 30"))
 
 
+class ProvisioningStateTable(_TableDirective):
+    """A provisioning state table (``workflow`` or ``step``), one row per event and target status."""
+
+    required_arguments = 1
+
+    def run(self) -> list[Any]:
+        from litestar_registry.provisioning import states
+
+        self.source_of(states)
+        which = self.arguments[0]
+        if which not in ("workflow", "step"):
+            logger.warning("provisioning-state-table: workflow or step, not %r", which, location=self.get_location())
+            return []
+        table, events, order = (
+            (states.WORKFLOW_TRANSITIONS, states.WorkflowEvent, list(states.WorkflowStatus))
+            if which == "workflow"
+            else (states.STEP_TRANSITIONS, states.StepEvent, list(states.StepStatus))
+        )
+        rows = []
+        for event in events:
+            grouped: dict[Any, list[Any]] = {}
+            for (origin, evt), target in table.items():
+                if evt is event:
+                    grouped.setdefault(target, []).append(origin)
+            if not grouped:
+                logger.warning("%s event %r has no transition", which, event.value, location=self.get_location())
+            for target, origins in grouped.items():
+                origins.sort(key=order.index)
+                rows.append([", ".join(f"``{o.value}``" for o in origins), f"``{event.value}``", f"``{target.value}``"])
+        return self.table(list_table(["From", "Event", "To"], rows, "45 25 30"))
+
+
 class ErrorCodes(_TableDirective):
     """Problem codes and their HTTP statuses, as the registry Router's exception handlers map them."""
 
@@ -258,5 +293,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("registry-env-table", EnvTable)
     app.add_directive("registry-code-only-table", CodeOnlyTable)
     app.add_directive("registry-state-table", StateTable)
+    app.add_directive("provisioning-state-table", ProvisioningStateTable)
     app.add_directive("registry-error-codes", ErrorCodes)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
