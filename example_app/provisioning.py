@@ -74,7 +74,7 @@ class DemoProvisioner(Controller):
         DemoProvisioner.received[str(data.get("workflow_id"))] = data
         return {"status": "accepted"}
 
-    @get("/inbox/{workflow_id:str}", sync_to_thread=False)
+    @get("/inbox/{workflow_id:str}", sync_to_thread=False, raises=[NotFoundException])
     def inbox(self, workflow_id: FromPath[str]) -> dict[str, Any]:
         """What the demo service was sent for one workflow (404 before anything arrived)."""
         if workflow_id not in DemoProvisioner.received:
