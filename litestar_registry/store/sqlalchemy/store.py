@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import msgspec
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     ColumnElement,
     Integer,
@@ -39,7 +40,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    column,
     delete,
     event,
     exists,
@@ -51,7 +51,6 @@ from sqlalchemy import (
     select,
     type_coerce,
     update,
-    values,
 )
 from sqlalchemy import (
     cast as sql_cast,
@@ -191,38 +190,27 @@ _DUE = (
 """What is due, earliest first: a range scan on ``ix_registry_services_next_check``."""
 
 
-def _sweep_statement(plans: Sequence[tuple[ServiceRecord, ServiceRecord]]) -> Any:
-    """One ``UPDATE ... FROM (VALUES ...)`` that writes a sweep's batch.
+def _sweep_statement(postgres: bool) -> Any:
+    """The one ``UPDATE ... FROM`` that writes a sweep's batch, built once: the batch comes as bind parameters.
 
     Only the status columns, each row only if its ``contact_revision`` is still the one read, and on PostgreSQL only
     rows no other transaction holds: a contact holding a due row is skipped (``FOR UPDATE SKIP LOCKED``), not waited
     for, and the batch holds its row locks for this one statement only, so a ping to a due service waits for at most
-    one statement, never for the reading, ``advance`` and writing of a whole batch.
+    one statement, never for the reading, ``advance`` and writing of a whole batch. The batch is five arrays
+    (``unnest``) on PostgreSQL, one JSON array of rows (``json_each``) on SQLite: one statement whatever the batch's
+    size, compiled once (see :func:`_sweep_params`).
     """
     c = _services.c
-    batch = (
-        values(
-            column("v_slug", String()),
-            column("v_crev", Integer()),
-            column("v_status", String()),
-            column("v_fail", Integer()),
-            column("v_next", BigInteger()),
-            name="v",
+    names = ("v_slug", "v_crev", "v_status", "v_fail", "v_next")
+    if postgres:
+        types: tuple[Any, ...] = (String(), Integer(), String(), Integer(), BigInteger())
+        arrays: list[Any] = [bindparam(f"b_{name}", type_=ARRAY(kind)) for name, kind in zip(names, types, strict=True)]
+        batch: Any = select(func.unnest(*arrays).table_valued(*names).render_derived()).cte("v")
+    else:
+        rows = func.json_each(bindparam("b_batch", type_=String())).table_valued("value")
+        batch = select(*(func.json_extract(rows.c.value, f"$[{i}]").label(name) for i, name in enumerate(names))).cte(
+            "v"
         )
-        .data(
-            [
-                (
-                    before.slug,
-                    before.contact_revision,
-                    after.status.value,
-                    after.failure_count,
-                    None if after.next_check_at is None else to_micros(after.next_check_at),
-                )
-                for before, after in plans
-            ]
-        )
-        .cte("v")
-    )
     claimed = (
         select(c.slug)
         .join(batch, and_(c.slug == batch.c.v_slug, c.contact_revision == batch.c.v_crev))
@@ -244,6 +232,27 @@ def _sweep_statement(plans: Sequence[tuple[ServiceRecord, ServiceRecord]]) -> An
         )
         .returning(*c)
     )
+
+
+_SWEEP = {postgres: _sweep_statement(postgres) for postgres in BOTH}
+
+
+def _sweep_params(plans: Sequence[tuple[ServiceRecord, ServiceRecord]], *, postgres: bool) -> dict[str, Any]:
+    """The bind parameters of :data:`_SWEEP` for a batch of ``(before, after)``."""
+    rows = [
+        (
+            before.slug,
+            before.contact_revision,
+            after.status.value,
+            after.failure_count,
+            None if after.next_check_at is None else to_micros(after.next_check_at),
+        )
+        for before, after in plans
+    ]
+    if not postgres:
+        return {"b_batch": msgspec.json.encode(rows).decode()}
+    names = ("b_v_slug", "b_v_crev", "b_v_status", "b_v_fail", "b_v_next")
+    return {name: list(column) for name, column in zip(names, zip(*rows, strict=True), strict=True)}
 
 
 def _row(record: ServiceRecord, revision: int) -> dict[str, Any]:
@@ -666,7 +675,8 @@ class SQLAlchemyServiceStore(ServiceStore):
             if not plans:
                 break
             async with self._serialized(), self._single() as conn:
-                stored = {row.slug: _record(row._mapping) for row in await conn.execute(_sweep_statement(plans))}
+                result = await conn.execute(_SWEEP[self._postgres], _sweep_params(plans, postgres=self._postgres))
+                stored = {row.slug: _record(row._mapping) for row in result}
             changed += [(before, stored[before.slug]) for before, _ in plans if before.slug in stored]
             if len(stored) == len(plans):
                 if len(rows) < wanted + len(unchanged):
