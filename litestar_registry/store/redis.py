@@ -36,8 +36,12 @@ from the cursor, checks
 each candidate against its record and returns the page's records; a filter that matches nothing costs a few
 ``ZCARD`` calls. The text filter (``q``) has no index: it is checked on the candidates of the narrowest other filter,
 and one call examines at most ``find_budget`` index entries (500 by default), so the server is never blocked longer
-than that; a page whose matches are sparser costs one more round trip per ``find_budget`` entries examined. The
-sweep reads the due range and those records (two round trips), applies the core's ``advance`` in Python and writes
+than that; a page whose matches are sparser costs one more round trip per ``find_budget`` entries examined. Measured
+on a loaded two-core machine: 5 to 10 microseconds of server time per record examined, so a needle that matches
+nothing among 100,000 services, with no other filter, costs 0.7 to 1 s in 200 calls; narrow it with a status, tag or
+capability filter.
+
+The sweep reads the due range and those records (two round trips), applies the core's ``advance`` in Python and writes
 the status fields back in one pipelined batch of ``advance`` scripts conditional on the contact revision: of several
 app instances sweeping one server, only one changes a given record; the losers read the due range again, so each
 call still fills its ``limit`` when that much is due. A due record that ``advance`` leaves as it is leaves the due
