@@ -16,7 +16,7 @@ from litestar_registry.api.dependencies import registry_dependencies
 from litestar_registry.api.discovery import EntrypointController
 from litestar_registry.api.openapi import document_registry
 from litestar_registry.api.problems import exception_handlers
-from litestar_registry.api.provisioning import provisioning_router
+from litestar_registry.api.provisioning import document_provisioning, provisioning_router
 from litestar_registry.api.registry_dialect import RegistryController
 from litestar_registry.api.ttl_dialect import TtlSettings, ttl_router
 from litestar_registry.background import Sweeper
@@ -144,6 +144,8 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
         document_registry(
             app_config, public_reads=config.public_reads, ttl_bounds=(config.min_ttl_seconds, config.max_ttl_seconds)
         )
+        if self.provisioning.unavailable is None:
+            document_provisioning(app_config)
         app_config.lifespan.append(self.lifespan)
         return app_config
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Controller, Request, Response, Router, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
 from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.spec import Components, SecurityRequirement, SecurityScheme
 from litestar.params import Body, FromPath, QueryParameter
 from litestar.types import Guard
 
@@ -41,13 +42,19 @@ from litestar_registry.provisioning.models import WorkflowQuery
 from litestar_registry.provisioning.service import ProvisioningService
 from litestar_registry.provisioning.states import WorkflowStatus
 
-__all__ = ("ProvisioningController", "provisioning_router")
+if TYPE_CHECKING:
+    from litestar.config.app import AppConfig
+
+__all__ = ("TENANT_KEY", "ProvisioningController", "document_provisioning", "provisioning_router")
 
 Service = NamedDependency[ProvisioningService]
 Tenant = NamedDependency[str]
 Core = NamedDependency[Registry]
 AnyRequest = Request[Any, Any, Any]
 
+TENANT_SCHEME = "RegistryTenantKey"
+TENANT_KEY: list[SecurityRequirement] = [{TENANT_SCHEME: []}]
+"""What the tenant routes take: a credential that carries a tenant."""
 _CLOSED = Body(media_type=RequestEncodingType.JSON, schema_extra={"additionalProperties": False})
 """A JSON body whose unknown fields are refused (422), as its schema says."""
 StartBody = Annotated[StartWorkflowRequest, _CLOSED]
@@ -75,6 +82,7 @@ class ProvisioningController(Controller):
         status_code=201,
         responses=problems(*TENANT_PROBLEMS, 404, 413, 422),
         summary="Start a provisioning workflow",
+        security=TENANT_KEY,
     )
     async def start(
         self,
@@ -95,7 +103,12 @@ class ProvisioningController(Controller):
         )
         return envelope(request, WorkflowView.of(record))
 
-    @get("/workflows", responses=problems(*TENANT_PROBLEMS, 422), summary="List provisioning workflows")
+    @get(
+        "/workflows",
+        responses=problems(*TENANT_PROBLEMS, 422),
+        summary="List provisioning workflows",
+        security=TENANT_KEY,
+    )
     async def list_workflows(
         self,
         request: AnyRequest,
@@ -129,6 +142,7 @@ class ProvisioningController(Controller):
         "/workflows/{workflow_id:str}",
         responses=problems(*TENANT_PROBLEMS, 404),
         summary="Get a provisioning workflow with its steps",
+        security=TENANT_KEY,
     )
     async def get_workflow(
         self, request: AnyRequest, workflow_id: FromPath[str], registry_provisioning: Service, registry_tenant: Tenant
@@ -145,6 +159,7 @@ class ProvisioningController(Controller):
         "/status/{service_slug:str}",
         responses=problems(*TENANT_PROBLEMS, 404),
         summary="Provisioning status of a service",
+        security=TENANT_KEY,
     )
     async def status(
         self, request: AnyRequest, service_slug: FromPath[str], registry_provisioning: Service, registry_tenant: Tenant
@@ -163,6 +178,7 @@ class ProvisioningController(Controller):
         status_code=200,
         responses=problems(*TENANT_PROBLEMS, 404, 409),
         summary="Cancel a provisioning workflow",
+        security=TENANT_KEY,
     )
     async def cancel(
         self, request: AnyRequest, workflow_id: FromPath[str], registry_provisioning: Service, registry_tenant: Tenant
@@ -177,6 +193,7 @@ class ProvisioningController(Controller):
         status_code=200,
         responses=problems(*TENANT_PROBLEMS, 404, 409),
         summary="Retry a provisioning workflow",
+        security=TENANT_KEY,
     )
     async def retry(
         self, request: AnyRequest, workflow_id: FromPath[str], registry_provisioning: Service, registry_tenant: Tenant
@@ -191,6 +208,7 @@ class ProvisioningController(Controller):
         status_code=200,
         responses=problems(404, 409, 410, 413, 422, 501),
         summary="Provisioning callback",
+        security=[{}],
     )
     async def callback(
         self, request: AnyRequest, data: CallbackBody, registry_provisioning: Service
@@ -214,6 +232,20 @@ class ProvisioningController(Controller):
             workflow_id=receipt.workflow_id, step=receipt.step, status=CallbackStatus(receipt.status)
         )
         return envelope(request, view)
+
+
+def document_provisioning(app_config: AppConfig) -> None:
+    """Add the tenant key's security scheme to the app's document (only when the provisioning routes are in it)."""
+    openapi = app_config.openapi_config
+    if openapi is not None:
+        scheme = SecurityScheme(
+            type="http",
+            scheme="bearer",
+            description="A credential that carries a tenant (a tenant key, or the host's own token): "
+            "`Authorization: Bearer <key>`.",
+        )
+        present = openapi.components if isinstance(openapi.components, list) else [openapi.components]
+        openapi.components = [*present, Components(security_schemes={TENANT_SCHEME: scheme})]
 
 
 def _too_deep(request: AnyRequest, exc: RecursionError) -> Response[Problem]:

@@ -59,12 +59,14 @@ def test_every_provisioning_route_is_documented_with_its_problems(document: dict
         for method, success in methods.items():
             operation = paths[path][method]
             assert operation["tags"] == ["provisioning", "registry"]
+            assert operation["security"] == ([{}] if path == "/callback" else [{"RegistryTenantKey": []}])
             statuses = set(operation["responses"])
             tenant_only = {"401", "403"} if path != "/callback" else set()
             assert {success, "400", "422", "500", "501", *tenant_only} <= statuses, (path, method)
             for status in statuses - {success}:
                 content = operation["responses"][status]["content"]
                 assert content == {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    assert document["components"]["securitySchemes"]["RegistryTenantKey"]["scheme"] == "bearer"
     callback = paths["/callback"]["post"]["responses"]
     assert {"404", "409", "410"} <= set(callback)
     assert "401" not in callback  # the token is the credential
