@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
-from litestar import Controller, Request, Response, Router, get, post
+from litestar import Controller, Request, Router, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
@@ -21,7 +21,7 @@ from litestar.params import Body, FromPath, QueryParameter
 from litestar.types import Guard
 
 from litestar_registry.api.pagination import decode_workflow_cursor, encode_workflow_cursor
-from litestar_registry.api.problems import exception_handlers, problem_response, problems
+from litestar_registry.api.problems import exception_handlers, problems
 from litestar_registry.api.provisioning_schemas import (
     CallbackReceiptView,
     CallbackRequest,
@@ -32,7 +32,7 @@ from litestar_registry.api.provisioning_schemas import (
     WorkflowView,
 )
 from litestar_registry.api.registry_dialect import envelope
-from litestar_registry.api.schemas import Envelope, Problem
+from litestar_registry.api.schemas import Envelope
 from litestar_registry.core.auth import Authenticator
 from litestar_registry.core.errors import AccessDenied, AuthenticationRequired
 from litestar_registry.core.registry import Registry
@@ -248,11 +248,6 @@ def document_provisioning(app_config: AppConfig) -> None:
         openapi.components = [*present, Components(security_schemes={TENANT_SCHEME: scheme})]
 
 
-def _too_deep(request: AnyRequest, exc: RecursionError) -> Response[Problem]:
-    """JSON nested about a thousand deep (msgspec's limit, or the domain checks'): malformed input, not a bug."""
-    return problem_response(request, 400, "bad_request", "the JSON body is nested too deeply")
-
-
 def provisioning_router(
     *,
     path: str,
@@ -292,7 +287,7 @@ def provisioning_router(
             "registry_provisioning": Provide(provide_service, sync_to_thread=False),
             "registry_tenant": Provide(provide_tenant),
         },
-        exception_handlers={**exception_handlers(), RecursionError: _too_deep},
+        exception_handlers=exception_handlers(),
         guards=[*guards, available],
         tags=tags,
         include_in_schema=include_in_schema,
