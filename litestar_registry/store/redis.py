@@ -38,7 +38,7 @@ each candidate against its record and returns the page's records; a filter that 
 and one call examines at most ``find_budget`` index entries (500 by default), so the server is never blocked longer
 than that; a page whose matches are sparser costs one more round trip per ``find_budget`` entries examined. Measured
 on a loaded two-core machine: 5 to 10 microseconds of server time per record examined, so a needle that matches
-nothing among 100,000 services, with no other filter, costs 0.7 to 1 s in 200 calls; narrow it with a status, tag or
+nothing among 100,000 services, with no other filter, costs 0.5 to 1 s in 200 calls; narrow it with a status, tag or
 capability filter.
 
 The sweep reads the due range and those records (two round trips), applies the core's ``advance`` in Python and writes
@@ -123,7 +123,7 @@ _SCRIPT_NAMES = (
 _INDEXING = frozenset({"create", "replace", "delete", "touch", "advance", "prune", "migrate"})
 """Scripts that write records or their indexes: they get the shared helpers of ``_index.lua``."""
 _READ_FIELDS = ("record", "status", "fail", "seen", "deadline", "expires", "next", "health", "rev", "crev")
-"""The hash fields a record is rebuilt from, in the order the scripts return them (HMGET: values only)."""
+"""The hash fields a record is rebuilt from, in the order the scripts return them (packed by ``_pack.lua``)."""
 _ANY_STATUS = "*"
 _DEFAULT_MAX_CONNECTIONS = 50
 _DEFAULT_FIND_BUDGET = 500

@@ -16,9 +16,9 @@ JSON array, so there a tag or capability filter walks the rows in slug order (th
 filter is given too) and tests each with ``json_each``: its cost grows with the rows it passes before the page is
 full. The text filter (``q``) has no index on either dialect (``pg_trgm`` would serve it, but it is an extension the
 registry cannot assume): it is a ``LIKE`` over the case-folded slug, name and description of the rows the other
-filters leave, read in slug order until the page is full, so a rare needle costs a scan of those rows: 30 to 110 ms
+filters leave, read in slug order until the page is full, so a rare needle costs a scan of those rows: 30 to 180 ms
 for 100,000 rows on either dialect, measured on a loaded two-core machine (a SQLite tag filter that matches nothing
-costs about 55 ms there); narrow it with a status, tag or capability filter.
+costs 55 to 80 ms there); narrow it with a status, tag or capability filter.
 """
 
 from __future__ import annotations
