@@ -302,7 +302,8 @@ class RedisServiceStore(ServiceStore):
             orphan_retention_seconds: How long the keys of a live service outlive its expiry without any write (the
                 safety net for when no sweeper runs); ``None`` disables native expiry.
             max_connections: Size of the connection pool (a blocking pool: a burst beyond it waits for a free
-                connection). ``None``: ``?max_connections=`` in the URL, else 50.
+                connection). ``None``: ``?max_connections=`` in the URL, else 50. With a ``client`` (or on Cluster),
+                at most this many commands (50 for ``None``) are in flight at once, whatever its pool does.
             find_budget: Index entries one list call examines at most in the server before it answers (see the
                 module's docstring): bounds how long a text search blocks the server.
         """
@@ -347,10 +348,9 @@ class RedisServiceStore(ServiceStore):
             self._owns_client = True
         client = self._client
         self._loop = asyncio.get_running_loop()
-        if isinstance(client, RedisCluster):
+        if isinstance(client, RedisCluster) or not self._owns_client:
+            # A client of the caller's (behind Sentinel, say) may have a pool that fails a burst instead of queueing it.
             self._link = _Client(client, limit=self._max_connections or _DEFAULT_MAX_CONNECTIONS)
-        elif not self._owns_client:
-            self._link = _Client(client)
         else:
             self._link = _Direct(client.connection_pool)
         self._scripts = {}
