@@ -7,6 +7,7 @@ missing) every route answers 501, before any credential is looked at.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
@@ -245,7 +246,11 @@ def document_provisioning(app_config: AppConfig) -> None:
             "`Authorization: Bearer <key>`.",
         )
         present = openapi.components if isinstance(openapi.components, list) else [openapi.components]
-        openapi.components = [*present, Components(security_schemes={TENANT_SCHEME: scheme})]
+        # A copy: apps built without a config of their own share Litestar's default one, which must stay as it is.
+        components = [*present, Components(security_schemes={TENANT_SCHEME: scheme})]
+        copied = copy.copy(openapi)
+        copied.components = components
+        app_config.openapi_config = copied
 
 
 def provisioning_router(
