@@ -644,3 +644,20 @@ async def test_the_pool_is_sized_from_the_setting() -> None:
         async with store:
             pool = store.client.connection_pool  # type: ignore[union-attr]
             assert (type(pool), pool.max_connections) == (aioredis.BlockingConnectionPool, expected)
+
+
+async def test_the_direct_path_reconnects_after_the_server_dropped_its_connections(rs: RedisServiceStore) -> None:
+    """As after a server restart: pooled connections are dead; the next calls reconnect instead of failing."""
+    await _create(rs, "again")
+    await asyncio.gather(*(rs.get("again") for _ in range(5)))  # several pooled connections
+    pool = rs.client.connection_pool
+    ours = [conn._writer.get_extra_info("sockname") for conn in pool._available_connections if conn._writer]
+    assert len(ours) >= 2
+    async with aioredis.Redis.from_url(
+        _redis_url(REDIS_URL)
+    ) as admin:  # only this store's connections: others share it
+        for host, port in ours:
+            await admin.client_kill_filter(addr=f"{host}:{port}")
+    contact = Contact(at=T0 + timedelta(seconds=1), status=S.ACTIVE, from_statuses=CONTACT_FROM)
+    touched = await asyncio.gather(*(rs.touch("again", contact) for _ in range(5)))
+    assert all(record is not None for record in touched)

@@ -86,7 +86,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import msgspec
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
 
 from litestar_registry.core.errors import ServiceExists, ServiceNotFound, StaleWrite
 from litestar_registry.core.models import (
@@ -128,6 +128,8 @@ _ANY_STATUS = "*"
 _DEFAULT_MAX_CONNECTIONS = 50
 _DEFAULT_FIND_BUDGET = 500
 _MIGRATE_CHUNK = 200
+_ATTEMPTS = 3
+"""Tries of a command that meets a dropped connection, as redis-py's default ``Retry`` (three)."""
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode_record = msgspec.msgpack.Decoder(ServiceRecord).decode
@@ -202,7 +204,9 @@ class _Direct:
 
     The pool's own ``get_connection`` is called undecorated: redis-py 8 wraps it in a deprecated-argument check that
     inspects the call's signature every time, a tenth of a ping's time. A connection that fails mid-command
-    disconnects itself (redis-py's ``Connection`` does), so the next user reconnects instead of reading a stale reply.
+    disconnects itself (redis-py's ``Connection`` does), so the next user reconnects instead of reading a stale reply;
+    a command that met a dropped connection (a server restart, a failover) is sent again on another, up to three
+    times in all, as redis-py's own default retry does.
     """
 
     def __init__(self, pool: aioredis.ConnectionPool) -> None:
@@ -211,26 +215,36 @@ class _Direct:
         self._release = pool.release
 
     async def call(self, *args: Any) -> Any:
-        conn = await self._get()
-        try:
-            await conn.send_command(*args)
-            return await conn.read_response()
-        finally:
-            await self._release(conn)
+        for attempt in range(_ATTEMPTS):
+            conn = await self._get()
+            try:
+                await conn.send_command(*args)
+                return await conn.read_response()
+            except (ConnectionError, TimeoutError):
+                if attempt == _ATTEMPTS - 1:
+                    raise
+            finally:
+                await self._release(conn)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def batch(self, commands: Sequence[Command]) -> list[Any]:
-        conn = await self._get()
-        try:
-            await conn.send_packed_command(conn.pack_commands(commands))
-            replies: list[Any] = []
-            for _ in commands:
-                try:
-                    replies.append(await conn.read_response())
-                except ResponseError as exc:
-                    replies.append(exc)
-            return replies
-        finally:
-            await self._release(conn)
+        for attempt in range(_ATTEMPTS):
+            conn = await self._get()
+            try:
+                await conn.send_packed_command(conn.pack_commands(commands))
+                replies: list[Any] = []
+                for _ in commands:
+                    try:
+                        replies.append(await conn.read_response())
+                    except ResponseError as exc:
+                        replies.append(exc)
+                return replies
+            except (ConnectionError, TimeoutError):
+                if attempt == _ATTEMPTS - 1:
+                    raise
+            finally:
+                await self._release(conn)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def load(self, script: str) -> None:
         await self.call("SCRIPT", "LOAD", script)
