@@ -6,7 +6,8 @@ configuration (public reads, an open TTL dialect, the TTL bounds) is set here wh
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import copy
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -218,7 +219,18 @@ def document_registry(app_config: AppConfig, *, public_reads: bool, ttl_bounds: 
     # which Litestar is iterating over while it calls each plugin's ``on_app_init``.
     at = next((i for i, p in enumerate(plugins) if type(p) is StructSchemaPlugin), len(plugins))
     plugins.insert(at, plugin)
+    add_security_schemes(app_config, SECURITY_SCHEMES)
+
+
+def add_security_schemes(app_config: AppConfig, schemes: Mapping[str, SecurityScheme]) -> None:
+    """Add ``schemes`` to the components of the app's OpenAPI document.
+
+    The app gets a copy of its OpenAPI config: an app built without a config of its own shares Litestar's default
+    instance, which must stay as it is for every other app in the process.
+    """
     openapi = app_config.openapi_config
     if openapi is not None:
         present = openapi.components if isinstance(openapi.components, list) else [openapi.components]
-        openapi.components = [*present, Components(security_schemes=dict(SECURITY_SCHEMES))]
+        copied = copy.copy(openapi)
+        copied.components = [*present, Components(security_schemes=dict(schemes))]
+        app_config.openapi_config = copied

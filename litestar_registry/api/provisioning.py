@@ -7,7 +7,6 @@ missing) every route answers 501, before any credential is looked at.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
@@ -17,10 +16,11 @@ from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
 from litestar.handlers.base import BaseRouteHandler
-from litestar.openapi.spec import Components, SecurityRequirement, SecurityScheme
+from litestar.openapi.spec import SecurityRequirement, SecurityScheme
 from litestar.params import Body, FromPath, QueryParameter
 from litestar.types import Guard
 
+from litestar_registry.api.openapi import add_security_schemes
 from litestar_registry.api.pagination import decode_workflow_cursor, encode_workflow_cursor
 from litestar_registry.api.problems import exception_handlers, problems
 from litestar_registry.api.provisioning_schemas import (
@@ -237,20 +237,13 @@ class ProvisioningController(Controller):
 
 def document_provisioning(app_config: AppConfig) -> None:
     """Add the tenant key's security scheme to the app's document (only when the provisioning routes are in it)."""
-    openapi = app_config.openapi_config
-    if openapi is not None:
-        scheme = SecurityScheme(
-            type="http",
-            scheme="bearer",
-            description="A credential that carries a tenant (a tenant key, or the host's own token): "
-            "`Authorization: Bearer <key>`.",
-        )
-        present = openapi.components if isinstance(openapi.components, list) else [openapi.components]
-        # A copy: apps built without a config of their own share Litestar's default one, which must stay as it is.
-        components = [*present, Components(security_schemes={TENANT_SCHEME: scheme})]
-        copied = copy.copy(openapi)
-        copied.components = components
-        app_config.openapi_config = copied
+    scheme = SecurityScheme(
+        type="http",
+        scheme="bearer",
+        description="A credential that carries a tenant (a tenant key, or the host's own token): "
+        "`Authorization: Bearer <key>`.",
+    )
+    add_security_schemes(app_config, {TENANT_SCHEME: scheme})
 
 
 def provisioning_router(

@@ -184,3 +184,16 @@ async def test_options_lists_every_method_of_the_path(h: Harness) -> None:
         allowed = {method.strip() for method in response.headers["allow"].split(",")}
         assert allowed == {method.upper() for method in item} | {"OPTIONS"}, path
     assert (await h.client.options(f"{PREFIX}/registry/register")).headers["allow"] == "DELETE, OPTIONS, POST, PUT"
+
+
+def test_apps_without_an_openapi_config_of_their_own_leave_litestars_default_as_it_was() -> None:
+    from litestar import Litestar
+    from litestar.app import DEFAULT_OPENAPI_CONFIG
+
+    from litestar_registry import RegistryConfig, RegistryPlugin
+
+    before = DEFAULT_OPENAPI_CONFIG.components
+    for _ in range(2):
+        app = Litestar(plugins=[RegistryPlugin(RegistryConfig(store_url="memory://", ttl_path=""))])
+        assert app.openapi_config is not DEFAULT_OPENAPI_CONFIG
+    assert DEFAULT_OPENAPI_CONFIG.components is before
