@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from litestar import Router
 from litestar.plugins import CLIPlugin, InitPlugin
 
+from litestar_registry.api import hooks
 from litestar_registry.api.admin import AdminController
 from litestar_registry.api.dependencies import registry_dependencies
 from litestar_registry.api.discovery import EntrypointController
@@ -107,6 +108,7 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
                 tags=list(config.tags),
                 include_in_schema=config.include_in_schema,
                 request_max_body_size=config.max_body_bytes,
+                before_request=hooks.before_request,
             )
         )
         app_config.route_handlers.append(

@@ -7,7 +7,6 @@ from typing import Any
 from litestar import Controller, Request, delete, post
 from litestar.di import NamedDependency
 
-from litestar_registry.api import hooks
 from litestar_registry.api.openapi import ADMIN_KEY
 from litestar_registry.api.problems import problems
 from litestar_registry.api.registry_dialect import envelope, registration_response
@@ -26,7 +25,6 @@ class AdminController(Controller):
     """Admin-only: every route answers 403 to service accounts."""
 
     path = "/admin/registry/services"
-    before_request = staticmethod(hooks.before_request)
 
     @post(
         "/{slug:str}/approve",

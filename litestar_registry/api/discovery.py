@@ -8,7 +8,6 @@ import msgspec
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 
-from litestar_registry.api import hooks
 from litestar_registry.api.openapi import ANY_KEY, READ
 from litestar_registry.api.pagination import decode_cursor, encode_cursor
 from litestar_registry.api.problems import problems
@@ -43,7 +42,6 @@ class EntrypointController(Controller):
     """Entrypoints of active services; pending, degraded and expired services are not discoverable."""
 
     path = "/entrypoints"
-    before_request = staticmethod(hooks.before_request)
 
     @get("/", responses=problems(401, 422), opt=READ, security=ANY_KEY, summary="Discover entrypoints")
     async def discover(

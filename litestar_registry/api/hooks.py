@@ -1,4 +1,4 @@
-"""What every request to the registry's controllers goes through before its handler (their ``before_request``).
+"""What every request to the registry's Routers goes through before its handler (their ``before_request``).
 
 - ``OPTIONS`` is answered with an ``Allow`` header that lists every method of the path. Litestar builds a path's
   ``OPTIONS`` handler with the first route handler registered for that path, and a Controller registers its handlers

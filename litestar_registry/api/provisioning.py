@@ -20,6 +20,7 @@ from litestar.openapi.spec import SecurityRequirement, SecurityScheme
 from litestar.params import Body, FromPath, QueryParameter
 from litestar.types import Guard
 
+from litestar_registry.api import hooks
 from litestar_registry.api.openapi import add_security_schemes
 from litestar_registry.api.pagination import decode_workflow_cursor, encode_workflow_cursor
 from litestar_registry.api.problems import exception_handlers, problems
@@ -290,4 +291,5 @@ def provisioning_router(
         tags=tags,
         include_in_schema=include_in_schema,
         request_max_body_size=max_body_bytes,
+        before_request=hooks.before_request,
     )

@@ -9,7 +9,6 @@ from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, QueryParameter
 
-from litestar_registry.api import hooks
 from litestar_registry.api.openapi import ANY_KEY, READ
 from litestar_registry.api.pagination import (
     decode_cursor,
@@ -79,7 +78,6 @@ class RegistryController(Controller):
     """Service self-registration and heartbeats, and the registry's reads."""
 
     path = "/registry"
-    before_request = staticmethod(hooks.before_request)
 
     @post("/register", status_code=201, responses=WRITE_PROBLEMS, security=ANY_KEY, summary="Register a service")
     async def register(

@@ -306,7 +306,6 @@ class TtlDialect(Controller):
     """Service registration with TTL keepalive (seed 004)."""
 
     path = "/"
-    before_request = staticmethod(hooks.before_request)
 
     @post(
         "/$register",
@@ -452,6 +451,7 @@ def ttl_router(
         include_in_schema=include_in_schema,
         tags=tags,
         request_max_body_size=max_body_bytes,
+        before_request=hooks.before_request,
     )
     if expected is None and settings.open:
         secure(router, WRITE, [])  # anyone may write: the document says so

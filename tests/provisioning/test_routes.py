@@ -322,3 +322,17 @@ async def test_json_nested_too_deep_is_a_bad_request_not_a_crash(app: App) -> No
     for path, body in bodies.items():
         answer = await app.client.post(path, content=body, headers={**ACME, "Content-Type": "application/json"})
         problem(answer, 400, "bad_request")
+
+
+async def test_options_lists_every_method_of_each_provisioning_path(app: App) -> None:
+    expected = {
+        f"{PREFIX}/workflows": "GET, OPTIONS, POST",
+        f"{PREFIX}/workflows/wf-unknown": "GET, OPTIONS",
+        f"{PREFIX}/workflows/wf-unknown/cancel": "OPTIONS, POST",
+        f"{PREFIX}/callback": "OPTIONS, POST",
+        f"{PREFIX}/status/billing": "GET, OPTIONS",
+    }
+    for path, allow in expected.items():
+        answer = await app.client.options(path)
+        assert answer.status_code == 204, (path, answer.text)
+        assert answer.headers["allow"] == allow, path
