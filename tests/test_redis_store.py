@@ -18,7 +18,7 @@ from litestar_registry.core import states
 from litestar_registry.core.errors import ServiceNotFound, StaleWrite
 from litestar_registry.core.models import Contact, HealthReport, Rewrite, ServiceQuery, ServiceStatus, VersionEntry
 from litestar_registry.store import MemoryServiceStore, ServiceStore, StoreConfigurationError, create_store
-from litestar_registry.store.redis import RedisServiceStore, _redis_url
+from litestar_registry.store.redis import RedisServiceStore, _Direct, _redis_url
 from tests.backends import REDIS_URL, open_store, require_server
 from tests.records import T0, first_version, make_record
 
@@ -650,8 +650,9 @@ async def test_the_direct_path_reconnects_after_the_server_dropped_its_connectio
     """As after a server restart: pooled connections are dead; the next calls reconnect instead of failing."""
     await _create(rs, "again")
     await asyncio.gather(*(rs.get("again") for _ in range(5)))  # several pooled connections
-    pool = rs.client.connection_pool
-    ours = [conn._writer.get_extra_info("sockname") for conn in pool._available_connections if conn._writer]
+    link = rs._link
+    assert isinstance(link, _Direct)
+    ours = [conn._writer.get_extra_info("sockname") for conn in link._idle if conn._writer]
     assert len(ours) >= 2
     async with aioredis.Redis.from_url(
         _redis_url(REDIS_URL)

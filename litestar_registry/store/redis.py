@@ -75,10 +75,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from functools import partial
 from importlib import resources
 from typing import Any, Protocol, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -199,39 +198,70 @@ class _Link(Protocol):
         ...
 
 
-class _Direct:
-    """Commands packed and sent straight onto a pooled connection, the reply read back as the server sent it.
+def _pack(args: Sequence[Any]) -> bytes:
+    """One command in the Redis protocol (RESP): what redis-py's ``pack_command`` makes, at a fraction of its cost.
 
-    The pool's own ``get_connection`` is called undecorated: redis-py 8 wraps it in a deprecated-argument check that
-    inspects the call's signature every time, a tenth of a ping's time. A connection that fails mid-command
-    disconnects itself (redis-py's ``Connection`` does), so the next user reconnects instead of reading a stale reply;
-    a command that met a dropped connection (a server restart, a failover) is sent again on another, up to three
-    times in all, as redis-py's own default retry does.
+    Takes what the store sends: ``bytes``, ``str`` (UTF-8) and ``int``.
+    """
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg if isinstance(arg, bytes) else arg.encode() if isinstance(arg, str) else b"%d" % arg
+        parts += (b"$%d\r\n" % len(data), data, b"\r\n")
+    return b"".join(parts)
+
+
+class _Direct:
+    """Commands packed and sent straight onto a connection, the reply read back as the server sent it.
+
+    The store keeps connections of its own, made like the pool's (same class, same settings) and at most ``size``
+    of them, in a list: redis-py's ``get_connection`` costs a good part of a ping on every call (redis-py 8 wraps it
+    in a deprecated-argument check that inspects the call's signature, then it waits on a condition under a timeout
+    and probes the socket). The client's own pool stays for everything else. A connection that fails mid-command
+    disconnects itself (redis-py's ``Connection`` does), so the next user reconnects instead of reading a stale
+    reply; a command that met a dropped connection (a server restart, a failover) is sent again, up to three tries
+    in all, as redis-py's own default retry does.
     """
 
-    def __init__(self, pool: aioredis.ConnectionPool) -> None:
-        get = type(pool).get_connection
-        self._get = partial(getattr(get, "__wrapped__", get), pool)
-        self._release = pool.release
+    def __init__(self, pool: aioredis.ConnectionPool, size: int) -> None:
+        self._make: Callable[[], Any] = pool.make_connection
+        self._idle: list[Any] = []
+        self._made: list[Any] = []
+        self._free = asyncio.Semaphore(size)
+
+    async def _acquire(self) -> Any:
+        await self._free.acquire()
+        try:
+            if self._idle:
+                return self._idle.pop()
+            conn = self._make()  # it connects on its first command
+            self._made.append(conn)
+            return conn
+        except BaseException:
+            self._free.release()
+            raise
+
+    def _give_back(self, conn: Any) -> None:
+        self._idle.append(conn)
+        self._free.release()
 
     async def call(self, *args: Any) -> Any:
         for attempt in range(_ATTEMPTS):
-            conn = await self._get()
+            conn = await self._acquire()
             try:
-                await conn.send_command(*args)
+                await conn.send_packed_command(_pack(args), check_health=False)
                 return await conn.read_response()
             except (ConnectionError, TimeoutError):
                 if attempt == _ATTEMPTS - 1:
                     raise
             finally:
-                await self._release(conn)
+                self._give_back(conn)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def batch(self, commands: Sequence[Command]) -> list[Any]:
         for attempt in range(_ATTEMPTS):
-            conn = await self._get()
+            conn = await self._acquire()
             try:
-                await conn.send_packed_command(conn.pack_commands(commands))
+                await conn.send_packed_command(b"".join(map(_pack, commands)), check_health=False)
                 replies: list[Any] = []
                 for _ in commands:
                     try:
@@ -243,11 +273,18 @@ class _Direct:
                 if attempt == _ATTEMPTS - 1:
                     raise
             finally:
-                await self._release(conn)
+                self._give_back(conn)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def load(self, script: str) -> None:
         await self.call("SCRIPT", "LOAD", script)
+
+    async def aclose(self) -> None:
+        """Disconnect every connection made."""
+        for conn in self._made:
+            await conn.disconnect()
+        self._made.clear()
+        self._idle.clear()
 
 
 class _Client:
@@ -366,7 +403,8 @@ class RedisServiceStore(ServiceStore):
             # A client of the caller's (behind Sentinel, say) may have a pool that fails a burst instead of queueing it.
             self._link = _Client(client, limit=self._max_connections or _DEFAULT_MAX_CONNECTIONS)
         else:
-            self._link = _Direct(client.connection_pool)
+            connections = client.connection_pool
+            self._link = _Direct(connections, connections.max_connections)
         self._scripts = {}
         for name in _SCRIPT_NAMES:
             text = _load_script(name)
@@ -377,7 +415,9 @@ class RedisServiceStore(ServiceStore):
         await self._migrate_first_layout(self._link)
 
     async def close(self) -> None:
-        client, self._client, self._loop, self._link = self._client, None, None, None
+        client, link, self._client, self._loop, self._link = self._client, self._link, None, None, None
+        if isinstance(link, _Direct):
+            await link.aclose()
         if client is not None and self._owns_client:
             await client.aclose()
 
