@@ -47,12 +47,13 @@ app instances sweeping one server, only one changes a given record; the losers r
 call still fills its ``limit`` when that much is due. A due record that ``advance`` leaves as it is leaves the due
 index, as on the memory store.
 
-Commands go straight onto the pool's connections (pack, send, read the reply), without redis-py's per-call layers
-(argument inspection, retry and observability wrappers, response callbacks): the hot paths cost one round trip and
-little Python. A script the server has forgotten (a restart, a failover) is loaded again on ``NOSCRIPT``. On Redis
-Cluster (``?cluster=true`` in the URL, or a ``RedisCluster`` client) redis-py's cluster client routes the commands;
-one namespace lives in one slot, so Cluster brings failover, not sharding, to a registry (use one namespace per
-registry and several registries to spread them).
+Commands go straight onto connections the store keeps (at most ``max_connections``; it packs the command, sends it,
+reads the reply), without redis-py's per-call layers (argument inspection, pool conditions and timeouts, retry and
+observability wrappers, response callbacks): the hot paths cost one round trip and little Python. A script the server
+has forgotten (a restart, a failover) is loaded again on ``NOSCRIPT``. On Redis Cluster (``?cluster=true`` in the
+URL, or a ``RedisCluster`` client) redis-py's cluster client routes the commands; one namespace lives in one slot, so
+Cluster brings failover, not sharding, to a registry (use one namespace per registry and several registries to spread
+them).
 
 Records written by the first layout (keys ``{ns}:...`` without the hash tag, no filter sets) are moved to this one
 when the store opens (:meth:`RedisServiceStore.open`): each service in one script, history and native expiry kept.
