@@ -67,6 +67,9 @@ class RegistryConfig:
     store_url: str = field(default="sqlite+aiosqlite:///registry.db", metadata=_env("STORE_URL"))
     """Which store: ``memory://``, a SQLAlchemy async URL (``sqlite+aiosqlite:///...``, ``postgresql+asyncpg://...``),
     or ``redis://`` / ``valkey://``."""
+    store_pool_size: int | None = field(default=None, metadata=_env("STORE_POOL_SIZE"))
+    """Most connections the store keeps to its server. Unset: Redis 50, PostgreSQL 20, SQLite 5 (plus 10 overflow).
+    Not for memory, nor for an engine borrowed through ``sqlalchemy_config``."""
     create_schema: bool = field(default=True, metadata=_env("CREATE_SCHEMA"))
     """SQL store: bring its tables to the newest revision at startup (a fresh database gets them and is stamped, so
     the migrations take over later). In production set it off and run ``litestar registry db upgrade``."""
@@ -220,6 +223,8 @@ class RegistryConfig:
                 numbers_ok = False
         for name in _POSITIVE_INTEGERS:
             value = getattr(self, name)
+            if value is None and name == "store_pool_size":
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 bad(name, "a whole number >= 1", value)
                 numbers_ok = False
@@ -359,8 +364,9 @@ _POSITIVE_INTEGERS = (
     "default_page_size",
     "max_page_size",
     "ttl_expiry_windows",
+    "store_pool_size",
 )
-"""Whole-number settings: one or more."""
+"""Whole-number settings: one or more (``store_pool_size`` may also be unset)."""
 _FIELDS = {spec.name: spec for spec in fields(RegistryConfig)}
 
 

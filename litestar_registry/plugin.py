@@ -77,7 +77,10 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
             return config.store
         try:
             return create_store(
-                config.store_url, create_schema=config.create_schema, sqlalchemy_config=config.sqlalchemy_config
+                config.store_url,
+                create_schema=config.create_schema,
+                sqlalchemy_config=config.sqlalchemy_config,
+                pool_size=config.store_pool_size,
             )
         except StoreConfigurationError as exc:
             raise RegistryConfigurationError([f"{self._store_setting()}: {exc}"]) from None

@@ -299,3 +299,16 @@ async def test_startup_logs_one_line_naming_the_store(tmp_path: Path, caplog: py
             pass
     infos = [r.getMessage() for r in caplog.records if r.name == "litestar_registry" and r.levelname == "INFO"]
     assert infos == [f"litestar-registry: store SQLAlchemyServiceStore, from REGISTRY_STORE_URL={url}"]
+
+
+async def test_store_pool_size_reaches_the_store(tmp_path: Path) -> None:
+    config = RegistryConfig.from_env(
+        {"REGISTRY_STORE_URL": f"sqlite+aiosqlite:///{tmp_path / 'pool.db'}", "REGISTRY_STORE_POOL_SIZE": "3"}
+    )
+    assert config.store_pool_size == 3
+    plugin = RegistryPlugin(config)
+    async with plugin.store as store:
+        assert store.engine.pool.size() == 3  # type: ignore[attr-defined]
+    assert RegistryConfig().store_pool_size is None
+    with pytest.raises(ImproperlyConfiguredException, match="REGISTRY_STORE_POOL_SIZE"):
+        RegistryConfig(store_pool_size=0)
