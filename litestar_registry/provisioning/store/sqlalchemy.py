@@ -19,9 +19,9 @@ from datetime import datetime
 from typing import Any, cast
 
 import msgspec
-from sqlalchemy import Table, and_, delete, event, func, insert, select, update
+from sqlalchemy import Table, and_, delete, func, insert, select, update
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from litestar_registry.core.errors import StaleWrite
 from litestar_registry.provisioning.errors import WorkflowNotFound
@@ -52,6 +52,7 @@ from litestar_registry.provisioning.store.tables import (
     ProvisioningWorkflowModel,
 )
 from litestar_registry.provisioning.tokens import CallbackTokenRecord
+from litestar_registry.store.sqlalchemy.store import create_store_engine
 
 __all__ = ("SQLAlchemyProvisioningStore",)
 
@@ -122,9 +123,10 @@ class SQLAlchemyProvisioningStore(ProvisioningStore):
     async def open(self) -> None:
         if self._engine is not None:
             return
-        engine = (
-            self._shared if self._shared is not None else _create_engine(cast("str", self._url), **self._engine_options)
-        )
+        if self._shared is not None:
+            engine = self._shared
+        else:
+            engine = create_store_engine(cast("str", self._url), **self._engine_options)
         try:
             if engine.dialect.name not in ("sqlite", "postgresql"):
                 raise ValueError(
@@ -450,18 +452,3 @@ class SQLAlchemyProvisioningStore(ProvisioningStore):
         async with self._write() as conn:
             for table in (_tokens, _executions, _steps, _workflows):
                 await conn.execute(delete(table))
-
-
-def _create_engine(url: str, **options: Any) -> AsyncEngine:
-    """An engine of the store's own; a SQLite file gets write-ahead logging, as the registry store's does."""
-    engine = create_async_engine(url, **options)
-    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _write_ahead(dbapi_connection: Any, _: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-    return engine

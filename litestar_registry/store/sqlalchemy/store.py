@@ -80,7 +80,7 @@ from litestar_registry.store.sqlalchemy.models import ServiceModel, ServiceVersi
 if TYPE_CHECKING:
     from advanced_alchemy.config import SQLAlchemyAsyncConfig
 
-__all__ = ("SUPPORTED_DIALECTS", "SQLAlchemyServiceStore")
+__all__ = ("SUPPORTED_DIALECTS", "SQLAlchemyServiceStore", "create_store_engine")
 
 SUPPORTED_DIALECTS = frozenset({"sqlite", "postgresql"})
 """Dialects whose JSON membership test (tag and capability filters) the store knows how to write."""
@@ -116,8 +116,10 @@ def _json_text(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
-def _create_engine(url: str, **options: Any) -> AsyncEngine:
-    """An engine of the store's own; a SQLite file gets write-ahead logging on every connection.
+def create_store_engine(url: str, **options: Any) -> AsyncEngine:
+    """An engine of a store's own (the registry's or the provisioning read model's).
+
+    A SQLite file gets write-ahead logging on every connection.
 
     SQLite's default rollback journal makes each commit wait for two fsyncs, several milliseconds on most disks, and
     every ping is a commit. WAL with ``synchronous=NORMAL`` commits without waiting for the disk: a commit survives an
@@ -412,7 +414,7 @@ class SQLAlchemyServiceStore(ServiceStore):
         if self._engine is not None:
             return
         if self._url is not None:
-            engine = _create_engine(self._url, **self._engine_options)
+            engine = create_store_engine(self._url, **self._engine_options)
         else:
             engine = cast("SQLAlchemyAsyncConfig", self._config).get_engine()
         try:
@@ -462,7 +464,7 @@ class SQLAlchemyServiceStore(ServiceStore):
             yield engine
             return
         options = {key: value for key, value in self._engine_options.items() if not key.startswith(_POOL_OPTIONS)}
-        foreign = _create_engine(self._url, poolclass=NullPool, **options)
+        foreign = create_store_engine(self._url, poolclass=NullPool, **options)
         try:
             yield foreign
         finally:
