@@ -8,6 +8,7 @@ tokens, the URL policy, the read-model records and stores import without them. T
 
 from __future__ import annotations
 
+from litestar_registry.outbound.policy import OutboundURLPolicy
 from litestar_registry.provisioning.definitions import (
     Call,
     Callback,
@@ -38,7 +39,6 @@ from litestar_registry.provisioning.models import (
     WorkflowRecord,
 )
 from litestar_registry.provisioning.states import StepStatus, WorkflowStatus
-from litestar_registry.provisioning.urlpolicy import OutboundURLPolicy
 
 __all__ = (
     "Call",

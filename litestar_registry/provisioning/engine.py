@@ -36,6 +36,8 @@ from dbos import DBOS, SetWorkflowID
 from litestar_registry.core.clock import Clock, SystemClock
 from litestar_registry.core.errors import IllegalTransition, InvalidInput, StaleWrite
 from litestar_registry.core.validation import check_slug, check_storable
+from litestar_registry.outbound.http import OutboundHTTP
+from litestar_registry.outbound.policy import OutboundURLPolicy
 from litestar_registry.provisioning.crypto import CredentialCipher
 from litestar_registry.provisioning.definitions import (
     Call,
@@ -49,7 +51,6 @@ from litestar_registry.provisioning.definitions import (
     WorkflowDefinition,
 )
 from litestar_registry.provisioning.errors import CallbackTokenUsed, OutboundURLRefused, WorkflowNotFound
-from litestar_registry.provisioning.http import OutboundHTTP
 from litestar_registry.provisioning.models import (
     StepChange,
     StepExecution,
@@ -76,7 +77,6 @@ from litestar_registry.provisioning.tokens import (
     issue_token,
     raise_for,
 )
-from litestar_registry.provisioning.urlpolicy import OutboundURLPolicy
 
 __all__ = (
     "WORKFLOW_NAME",

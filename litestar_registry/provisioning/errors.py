@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar_registry.core.errors import InvalidInput, NotImplementedFeature, RegistryError
+from litestar_registry.outbound.policy import OutboundURLRefused
 
 __all__ = (
     "CallbackTokenExpired",
@@ -53,12 +54,6 @@ class CallbackTokenExpired(RegistryError):
     """The token outlived its step's timeout (410)."""
 
     code = "callback_token_expired"
-
-
-class OutboundURLRefused(RegistryError):
-    """The outbound URL policy refuses the address (loopback, private range, scheme, a host not allowed)."""
-
-    code = "outbound_url_refused"
 
 
 class ProvisioningUnavailable(NotImplementedFeature):

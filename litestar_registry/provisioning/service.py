@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from litestar_registry.core.errors import ServiceNotFound
 from litestar_registry.core.models import ServiceQuery, ServiceRecord, ServiceStatus
+from litestar_registry.outbound.policy import OutboundURLPolicy
 from litestar_registry.provisioning import workflows_available
 from litestar_registry.provisioning.definitions import DefinitionRegistry
 from litestar_registry.provisioning.errors import ProvisioningUnavailable
@@ -34,7 +35,6 @@ from litestar_registry.provisioning.instances import (
     expired_executors,
     is_executor_slug,
 )
-from litestar_registry.provisioning.urlpolicy import OutboundURLPolicy
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
