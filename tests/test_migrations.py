@@ -86,7 +86,7 @@ INITIAL = "3f77ae93f23e"
 
 
 def test_the_package_ships_one_head() -> None:
-    assert head() == "b7d3e5f1a9c2"
+    assert head() == "d5f9b3a7c2e4"
 
 
 async def test_upgrade_builds_the_models_schema_and_downgrade_removes_it(target: Target) -> None:

@@ -29,8 +29,10 @@ from sqlalchemy import inspect, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-# Registers the provisioning read model's tables on our metadata, so the schema is built and compared with them.
+# Registers the provisioning and webhook read models' tables on our metadata, so the schema is built and compared
+# with them.
 import litestar_registry.provisioning.store.tables  # noqa: F401
+import litestar_registry.webhooks.store.tables  # noqa: F401
 from litestar_registry.store.sqlalchemy.models import TABLE_PREFIX, metadata
 
 __all__ = (
