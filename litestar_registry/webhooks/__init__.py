@@ -43,8 +43,9 @@ __all__ = (
 
 
 def webhooks_available() -> bool:
-    """Whether the ``workflows`` extra (DBOS, cryptography, httpx, standardwebhooks) is installed; without it the
-    webhook routes answer 501.
+    """Whether the ``workflows`` extra is installed (DBOS, cryptography, httpx, standardwebhooks).
+
+    Without it the webhook routes answer 501.
     """
     import importlib.util
 
