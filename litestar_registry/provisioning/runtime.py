@@ -116,18 +116,26 @@ def existing_instance() -> Any | None:
 
 
 class DBOSRuntime:
-    """Starts DBOS on the app's event loop and stops it again, unless the host brought its own instance."""
+    """Starts DBOS on the app's event loop and stops it again, unless the host brought its own instance.
+
+    Provisioning and webhooks share one runtime (one DBOS per process): each user calls :meth:`start` and
+    :meth:`stop`; the first start launches DBOS, the last stop destroys it.
+    """
 
     def __init__(self, settings: DBOSSettings | None = None) -> None:
         self.settings = settings or DBOSSettings()
         self.owned = False
+        self._users = 0
 
     async def start(self) -> None:
-        """Construct and launch DBOS (here, on the running loop), or adopt the host's instance.
+        """Construct and launch DBOS (here, on the running loop), or adopt the host's instance; a further user joins.
 
-        Call this after the engine is activated: ``launch`` recovers this executor's pending workflows at once.
+        Call this after every engine is activated: ``launch`` recovers this executor's pending workflows at once.
         """
         asyncio.get_running_loop()  # DBOS must be launched on the app's loop thread
+        self._users += 1
+        if self._users > 1:
+            return
         instance = existing_instance()
         if instance is not None:
             self.owned = False
@@ -142,8 +150,11 @@ class DBOSRuntime:
         DBOS.launch()
 
     async def stop(self) -> None:
-        """Destroy the DBOS instance we created (the workflow registrations stay, for a later start)."""
-        if not self.owned:
+        """Leave; the last user destroys the DBOS instance we created (the workflow registrations stay)."""
+        if self._users == 0:
+            return
+        self._users -= 1
+        if self._users > 0 or not self.owned:
             return
         self.owned = False
         await asyncio.to_thread(DBOS.destroy)

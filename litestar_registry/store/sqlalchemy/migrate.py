@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 # Registers the provisioning and webhook read models' tables on our metadata, so the schema is built and compared
 # with them.
-import litestar_registry.provisioning.store.tables  # noqa: F401
+import litestar_registry.provisioning.store.tables
 import litestar_registry.webhooks.store.tables  # noqa: F401
 from litestar_registry.store.sqlalchemy.models import TABLE_PREFIX, metadata
 

@@ -81,8 +81,8 @@ class MemoryWebhookStore(WebhookStore):
             return False
         self._ids.remove(subscription_id)
         gone = {webhook_id(subscription_id, event_id) for event_id in self._by_subscription.pop(subscription_id, [])}
-        for key in gone:
-            del self._deliveries[key]
+        for delivery_id in gone:
+            del self._deliveries[delivery_id]
         for key in [key for key in self._attempts if key[0] in gone]:
             del self._attempts[key]
         return True
