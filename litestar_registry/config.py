@@ -171,9 +171,10 @@ class RegistryConfig:
     callbacks deliver. The first encrypts, every one decrypts: put a new key first to rotate, and drop the old one
     once nothing sealed with it is needed."""
     provisioning_dbos_url: str | None = field(default=None, metadata=_env("PROVISIONING_DBOS_URL"))
-    """DBOS's system database (``sqlite:///path`` or ``postgresql://...``). Unset: a SQLite file beside a SQLite
-    store's (``registry.db`` gets ``registry-dbos.sqlite``), the store's own database when it is PostgreSQL (DBOS
-    keeps its tables in schema ``dbos``), a temporary file for the memory store."""
+    """DBOS's system database (``sqlite:///path`` or ``postgresql://...``), for provisioning and webhooks alike.
+    Unset: a SQLite file beside a SQLite store's (``registry.db`` gets ``registry-dbos.sqlite``), the store's own
+    database when it is PostgreSQL (DBOS keeps its tables in schema ``dbos``), a temporary file for the memory store;
+    beside a Redis store, the same beside ``webhooks_database_url``."""
     provisioning_application_version: str = field(default="1", metadata=_env("PROVISIONING_APPLICATION_VERSION"))
     """DBOS recovers only workflows started under its own version: change it only when the workflows in flight may
     be abandoned (or drained first)."""
@@ -192,6 +193,39 @@ class RegistryConfig:
     """Let HTTP and callback steps call private and other non-global addresses (RFC 1918, CGNAT, unique-local)."""
     provisioning_definitions: Sequence[WorkflowDefinition] = ()
     """The workflow definitions tenants may start, by name (code only); a duplicate name is refused."""
+
+    webhooks: bool = field(default=False, metadata=_env("WEBHOOKS"))
+    """Deliver the change log to webhook subscriptions, signed per Standard Webhooks v1 (needs the
+    ``litestar-registry[workflows]`` extra and a Fernet key: ``webhooks_keys``, else ``provisioning_keys``). Off, or
+    without the extra, the webhook admin routes answer 501."""
+    webhooks_keys: Sequence[str] = field(default=(), metadata=_env("WEBHOOKS_KEYS", secret=True))
+    """Fernet keys that encrypt the subscriptions' signing secrets at rest (the first encrypts, every one decrypts).
+    Unset: ``provisioning_keys``."""
+    webhooks_database_url: str | None = field(default=None, metadata=_env("WEBHOOKS_DATABASE_URL"))
+    """Where subscriptions, deliveries and attempts live (a SQLAlchemy async URL). Unset: the registry's own database
+    when the store is SQL, memory beside the memory store, and ``sqlite+aiosqlite:///registry-webhooks.db`` beside a
+    Redis store. DBOS's database defaults to a sibling of this one (see ``provisioning_dbos_url``)."""
+    webhooks_timeout_seconds: float = field(default=15.0, metadata=_env("WEBHOOKS_TIMEOUT_SECONDS"))
+    """An attempt succeeds only with a 2xx answer within this time, connection included; a slower one failed."""
+    webhooks_retry_schedule: Sequence[float] = field(
+        default=(0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0),
+        metadata=_env("WEBHOOKS_RETRY_SCHEDULE"),
+    )
+    """Seconds before each attempt: the first before the first attempt, each next one after a failure; after the last
+    attempt fails, the delivery is dead. ``Retry-After`` raises a delay, up to the longest one."""
+    webhooks_retry_jitter: float = field(default=0.1, metadata=_env("WEBHOOKS_RETRY_JITTER"))
+    """Each delay is scaled by a factor within ``1 ± jitter`` (from 0 to below 1), the same on every replay."""
+    webhooks_max_response_bytes: int = field(default=65_536, metadata=_env("WEBHOOKS_MAX_RESPONSE_BYTES"))
+    """Most bytes of a subscriber's answer read; the rest is never read."""
+    webhooks_allow_loopback: bool = field(default=False, metadata=_env("WEBHOOKS_ALLOW_LOOPBACK"))
+    """Let subscriptions target loopback addresses (127.0.0.0/8, ::1): demos and tests on one machine."""
+    webhooks_allow_private: bool = field(default=False, metadata=_env("WEBHOOKS_ALLOW_PRIVATE"))
+    """Let subscriptions target private and other non-global addresses (RFC 1918, CGNAT, unique-local)."""
+    webhooks_relay_interval_seconds: float = field(default=1.0, metadata=_env("WEBHOOKS_RELAY_INTERVAL_SECONDS"))
+    """How often each instance's relay looks for new events in the log (the change feed wakes it sooner)."""
+    webhooks_rotation_grace_seconds: float = field(default=86_400.0, metadata=_env("WEBHOOKS_ROTATION_GRACE_SECONDS"))
+    """After a secret rotation, how long the old secret keeps signing deliveries beside the new one (0: not at all).
+    An admin may choose another grace per rotation."""
 
     clock: Clock = field(default_factory=SystemClock)
     """Where time comes from; tests pass a ``ManualClock`` (code only)."""
@@ -260,6 +294,46 @@ class RegistryConfig:
             self.tenant_keys, {**self.service_keys, **self.admin_keys}, _label("tenant_keys") + " tenant"
         )
         problems += self._provisioning_problems()
+        problems += self._webhook_problems()
+        return problems
+
+    def _webhook_problems(self) -> list[str]:
+        """What keeps webhooks from running with these settings (keys, schedule, URL)."""
+        from litestar_registry.webhooks.schedule import schedule_problem
+
+        problems: list[str] = []
+
+        def bad(name: str, expected: str, value: Any) -> None:
+            problems.append(f"{_label(name)}: expected {expected}, got {_shown(name, value)}")
+
+        problems += check_keys(
+            {_label("webhooks_keys"): {f"key {index + 1}": key for index, key in enumerate(_keys(self.webhooks_keys))}}
+        )
+        for index, key in enumerate(_keys(self.webhooks_keys)):
+            if not _is_fernet_key(key):
+                problems.append(
+                    f"{_label('webhooks_keys')} key {index + 1}: expected a Fernet key (urlsafe base64 of 32 bytes), "
+                    f"got {mask(key)}"
+                )
+        if (problem := schedule_problem(self.webhooks_retry_schedule, 0.0)) is not None:
+            bad("webhooks_retry_schedule", problem.removeprefix("expected "), self.webhooks_retry_schedule)
+        if (problem := schedule_problem((0.0,), self.webhooks_retry_jitter)) is not None:
+            bad("webhooks_retry_jitter", problem.removeprefix("expected "), self.webhooks_retry_jitter)
+        grace = self.webhooks_rotation_grace_seconds
+        if isinstance(grace, bool) or not isinstance(grace, int | float) or not 0 <= grace <= 30 * 86_400:
+            bad("webhooks_rotation_grace_seconds", "seconds from 0 to 2592000 (30 days)", grace)
+        url = self.webhooks_database_url
+        if url is not None and (
+            store_url_problem(url) is not None
+            or not url.lower().startswith(("sqlite+aiosqlite:", "postgresql+asyncpg:"))
+        ):
+            bad("webhooks_database_url", "sqlite+aiosqlite:///path or postgresql+asyncpg://user:password@host/db", url)
+        if self.webhooks and not (self.webhooks_keys or self.provisioning_keys):
+            problems.append(
+                f"{_label('webhooks_keys')}: expected at least one Fernet key while webhooks are on (or "
+                f"{_ref('provisioning_keys')}), got nothing (make one with: python -c 'from cryptography.fernet "
+                "import Fernet; print(Fernet.generate_key().decode())')"
+            )
         return problems
 
     def _provisioning_problems(self) -> list[str]:
@@ -354,6 +428,8 @@ _POSITIVE_NUMBERS = (
     "sweep_interval_seconds",
     "ttl_seconds",
     "provisioning_instance_ttl_seconds",
+    "webhooks_timeout_seconds",
+    "webhooks_relay_interval_seconds",
 )
 """Float settings: finite and above zero (``ttl_seconds`` may also be unset)."""
 _POSITIVE_INTEGERS = (
@@ -365,6 +441,7 @@ _POSITIVE_INTEGERS = (
     "max_page_size",
     "ttl_expiry_windows",
     "store_pool_size",
+    "webhooks_max_response_bytes",
 )
 """Whole-number settings: one or more (``store_pool_size`` may also be unset)."""
 _FIELDS = {spec.name: spec for spec in fields(RegistryConfig)}
@@ -412,7 +489,7 @@ def _field_of(variable: str) -> str:
 
 def _shown(name: str, value: Any, *, quoted: bool = True) -> str:
     """``value`` of setting ``name`` as a message (``quoted``) or a listing shows it: keys masked, URL passwords too."""
-    if name in ("store_url", "provisioning_dbos_url") and isinstance(value, str):
+    if name in ("store_url", "provisioning_dbos_url", "webhooks_database_url") and isinstance(value, str):
         text = mask_url(value)
     elif _FIELDS[name].metadata.get("secret") and value and isinstance(value, Mapping):
         text = ",".join(f"{account}={mask(key)}" for account, keys in value.items() for key in _keys(keys))
@@ -446,7 +523,7 @@ def _format(value: Any) -> str:
     if isinstance(value, frozenset | set):
         return ",".join(sorted(value))
     if isinstance(value, Sequence):
-        return ",".join(value)
+        return ",".join(_format(item) if isinstance(item, int | float) else item for item in value)
     return str(value)
 
 
@@ -476,6 +553,11 @@ def _parse(raw: str, annotation: str) -> Any:
             return float(text)
         except ValueError:
             raise ValueError("a number") from None
+    if kind == "Sequence[float]":
+        try:
+            return tuple(float(item) for item in text.split(",") if item.strip())
+        except ValueError:
+            raise ValueError("numbers, comma-separated") from None
     if kind.startswith(("frozenset", "Sequence")):
         items = (item.strip() for item in text.split(",") if item.strip())
         return frozenset(items) if kind.startswith("frozenset") else tuple(items)

@@ -20,14 +20,17 @@ from litestar_registry.api.problems import exception_handlers
 from litestar_registry.api.provisioning import document_provisioning, provisioning_router
 from litestar_registry.api.registry_dialect import RegistryController
 from litestar_registry.api.ttl_dialect import TtlSettings, ttl_router
+from litestar_registry.api.webhooks import webhooks_router
 from litestar_registry.background import Sweeper
 from litestar_registry.config import RegistryConfig, RegistryConfigurationError
 from litestar_registry.core.auth import Authenticator, KeyAuthenticator
 from litestar_registry.core.registry import Registry, RegistryPolicy
+from litestar_registry.durable import DurableExecution
 from litestar_registry.provisioning.errors import DefinitionError
 from litestar_registry.provisioning.instances import ReservingRegistry
 from litestar_registry.provisioning.service import ProvisioningService
 from litestar_registry.store import StoreConfigurationError, create_store, mask_url
+from litestar_registry.webhooks.service import WebhookService
 
 if TYPE_CHECKING:
     from click import Group
@@ -44,7 +47,7 @@ logger = logging.getLogger("litestar_registry")
 class RegistryPlugin(InitPlugin, CLIPlugin):
     """Adds the service registry under ``config.path``, its store to the app lifespan, and ``litestar registry``."""
 
-    __slots__ = ("_sweeper", "authenticator", "config", "provisioning", "registry", "store")
+    __slots__ = ("_sweeper", "authenticator", "config", "durable", "provisioning", "registry", "store", "webhooks")
 
     def __init__(self, config: RegistryConfig | None = None) -> None:
         self.config = config if config is not None else RegistryConfig.from_env()
@@ -56,20 +59,20 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
             dev_mode=self.config.dev_mode,
         )
         checks = [self.config.dependents_check] if self.config.dependents_check else []
-        # With provisioning, the instances' own registrations (registry-executor-...) are reserved for them.
-        kind = ReservingRegistry if self.config.provisioning else Registry
+        # With DBOS (provisioning, webhooks), the instances' own registrations (registry-executor-...) are reserved.
+        kind = ReservingRegistry if self.config.provisioning or self.config.webhooks else Registry
         self.registry = kind(
             self.store, registry_policy(self.config), clock=self.config.clock, dependents_checks=checks
         )
+        self.durable = DurableExecution(self.config, self.registry)
+        self.webhooks = WebhookService(self.config, self.registry, self.store, self.durable)
         try:
-            self.provisioning = ProvisioningService(self.config, self.registry, self.store)
+            self.provisioning = ProvisioningService(self.config, self.registry, self.store, self.durable)
         except DefinitionError as exc:
             raise RegistryConfigurationError([f"RegistryConfig.provisioning_definitions: {exc.detail}"]) from None
         if self.config.provisioning:
             self.registry.dependents_checks.append(self.provisioning.dependents)
-        self._sweeper = Sweeper(
-            self.registry, self.config.sweep_interval_seconds, listeners=[self.provisioning.on_sweep]
-        )
+        self._sweeper = Sweeper(self.registry, self.config.sweep_interval_seconds, listeners=[self.durable.on_sweep])
 
     def _build_store(self) -> ServiceStore:
         config = self.config
@@ -124,6 +127,17 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
                 tags=[*config.tags, "provisioning"],
                 # Without provisioning the routes only answer 501, so the document does not offer them.
                 include_in_schema=config.include_in_schema and self.provisioning.unavailable is None,
+                max_body_bytes=config.max_body_bytes,
+            )
+        )
+        app_config.route_handlers.append(
+            webhooks_router(
+                path=config.path,
+                service=self.webhooks,
+                authenticator=self.authenticator,
+                guards=list(config.guards),
+                tags=[*config.tags, "webhooks"],
+                include_in_schema=config.include_in_schema and self.webhooks.unavailable is None,
                 max_body_bytes=config.max_body_bytes,
             )
         )
@@ -209,16 +223,24 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
             raise error from None
         logger.info("litestar-registry: store %s, from %s", type(self.store).__name__, self._store_setting())
         try:
+            # Webhooks activate their engine before provisioning launches DBOS (launching recovers both kinds).
+            await self.webhooks.prepare()
             await self.provisioning.open()
+            await self.webhooks.open()
+            await self.durable.join()
             try:
                 if self.config.sweeper_enabled:
                     self._sweeper.start()
                 yield
             finally:
                 await self._sweeper.stop()
-                await self.provisioning.close()
         finally:
-            await self.store.close()
+            try:
+                await self.webhooks.close()
+                await self.provisioning.close()
+                await self.durable.close()
+            finally:
+                await self.store.close()
 
     def _reason(self, exc: Exception) -> str:
         """The first line of ``exc``, with the password of the store's URL masked should the message hold it."""

@@ -3,7 +3,8 @@
 - ``OPTIONS`` is answered with an ``Allow`` header that lists every method of the path. Litestar builds a path's
   ``OPTIONS`` handler with the first route handler registered for that path, and a Controller registers its handlers
   one at a time: ``OPTIONS /registry/register`` listed only ``DELETE``. The app's finished route map knows them all.
-- A query parameter given twice is refused (422), unless it takes a list (``status``): which one would count?
+- A query parameter given twice is refused (422), unless it takes a list (``status``, ``state``): which one would
+  count?
 - Then the app's own ``before_request``, if the host set one: a controller's hook replaces the app's for its routes.
 """
 
@@ -19,7 +20,7 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 
 __all__ = ("LIST_PARAMETERS", "allowed_methods", "before_request")
 
-LIST_PARAMETERS = frozenset({"status"})
+LIST_PARAMETERS = frozenset({"status", "state"})
 """The query parameters that may be given more than once."""
 
 _TYPED_PARAMETER = re.compile(r":[^}]+}")

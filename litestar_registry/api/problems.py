@@ -31,6 +31,7 @@ from litestar.types import ExceptionHandlersMap
 from litestar_registry.api.schemas import FieldError, Problem
 from litestar_registry.core import errors
 from litestar_registry.provisioning import errors as provisioning_errors
+from litestar_registry.webhooks import errors as webhook_errors
 
 __all__ = (
     "PROBLEM_MEDIA_TYPE",
@@ -63,6 +64,8 @@ STATUS_BY_ERROR: Mapping[type[errors.RegistryError], int] = {
     provisioning_errors.CallbackTokenUnknown: HTTP_404_NOT_FOUND,
     provisioning_errors.CallbackTokenUsed: HTTP_409_CONFLICT,
     provisioning_errors.CallbackTokenExpired: HTTP_410_GONE,
+    webhook_errors.SubscriptionNotFound: HTTP_404_NOT_FOUND,
+    webhook_errors.DeliveryNotFound: HTTP_404_NOT_FOUND,
 }
 """The HTTP status of each core error, in both dialects."""
 

@@ -3,38 +3,22 @@
 :class:`ProvisioningService` is built with the plugin and imports neither DBOS nor cryptography until it opens, so a
 host without the ``workflows`` extra (or with provisioning off) pays nothing and its routes answer 501. Once open it
 gives the routes their :class:`~litestar_registry.provisioning.engine.ProvisioningEngine`, the registry its
-dependents check (running and waiting workflows keep a service from being deregistered), the engine the services'
-``provisioning`` endpoints, and, with a PostgreSQL DBOS database, this instance's registration in its own registry
-(see :mod:`.instances`).
+dependents check (running and waiting workflows keep a service from being deregistered), and the engine the services'
+``provisioning`` endpoints. DBOS itself, and this instance's registration in its own registry, belong to the plugin's
+:class:`~litestar_registry.durable.DurableExecution`, which webhooks share.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import secrets
-import shutil
-import socket
-import tempfile
-from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from litestar_registry.core.errors import ServiceNotFound
-from litestar_registry.core.models import ServiceQuery, ServiceRecord, ServiceStatus
+from litestar_registry.durable import DurableExecution, default_dbos_url
 from litestar_registry.outbound.policy import OutboundURLPolicy
 from litestar_registry.provisioning import workflows_available
 from litestar_registry.provisioning.definitions import DefinitionRegistry
 from litestar_registry.provisioning.errors import ProvisioningUnavailable
-from litestar_registry.provisioning.instances import (
-    EXECUTOR_SLUG_PREFIX,
-    INSTANCE_PRINCIPAL,
-    executor_registration,
-    executor_slug,
-    expired_executors,
-    is_executor_slug,
-)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -62,40 +46,34 @@ def callback_url(base_url: str, path: str) -> str:
     return f"{base_url.rstrip('/')}{path.rstrip('/')}/provisioning/callback"
 
 
-def default_dbos_url(store_url: URL | None) -> str | None:
-    """DBOS's system database for a registry store at ``store_url``; ``None`` when it needs a temporary file.
-
-    A SQLite store's file gets a sibling (``registry.db`` -> ``registry-dbos.sqlite``): DBOS's tables have generic
-    names (``queues``) and its SQLite mode is for one process. A PostgreSQL store's database is shared with DBOS,
-    which keeps its tables in a schema of its own (``dbos``), through psycopg.
-    """
-    if store_url is None:
-        return None
-    if store_url.get_backend_name() == "postgresql":
-        return store_url.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
-    database = store_url.database
-    if store_url.get_backend_name() == "sqlite" and database and database != ":memory:":
-        path = Path(database)
-        return f"sqlite:///{path.with_name(f'{path.stem}-dbos.sqlite')}"
-    return None
-
-
 class ProvisioningService:
     """The plugin's provisioning: opened after the registry's store, closed before it."""
 
-    def __init__(self, config: RegistryConfig, registry: Registry, store: ServiceStore) -> None:
-        """Check the definitions at once (a broken DAG stops the app before it serves); nothing runs before open."""
+    def __init__(
+        self, config: RegistryConfig, registry: Registry, store: ServiceStore, durable: DurableExecution | None = None
+    ) -> None:
+        """Check the definitions at once (a broken DAG stops the app before it serves); nothing runs before open.
+
+        ``durable`` is the plugin's DBOS runtime, shared with webhooks (one of its own when not given).
+        """
         self.config = config
         self.registry = registry
         self.store = store
+        self.durable = durable if durable is not None else DurableExecution(config, registry)
         self.definitions = DefinitionRegistry(config.provisioning_definitions)
         self.engine: ProvisioningEngine | None = None
-        self.executor_id: str | None = None
-        self.shared = False
-        """Whether DBOS's database is shared by several instances (PostgreSQL): they then register themselves."""
         self._read_model: ProvisioningStore | None = None
-        self._keepalive: asyncio.Task[None] | None = None
-        self._temporary: str | None = None
+
+    @property
+    def executor_id(self) -> str | None:
+        """The DBOS executor this instance runs workflows under (once DBOS was prepared)."""
+        executor: str | None = self.durable.executor_id
+        return executor
+
+    @property
+    def shared(self) -> bool:
+        """Whether DBOS's database is shared by several instances (PostgreSQL): they then register themselves."""
+        return bool(self.durable.shared)
 
     @property
     def unavailable(self) -> str | None:
@@ -115,23 +93,20 @@ class ProvisioningService:
     # Lifespan
 
     async def open(self) -> None:
-        """Start the engine on the app's loop (DBOS recovers this executor's workflows), then join the instances."""
+        """Start the engine on the app's loop; the plugin then joins the instances (:meth:`DurableExecution.join`).
+
+        Starting DBOS (unless another user launched it already) recovers this executor's workflows.
+        """
         if self.unavailable is not None:
             if self.config.provisioning:
                 logger.warning("litestar-registry: %s; the provisioning routes answer 501", self.unavailable)
             return
         from litestar_registry.provisioning.crypto import CredentialCipher
         from litestar_registry.provisioning.engine import ProvisioningEngine
-        from litestar_registry.provisioning.runtime import DBOSRuntime, DBOSSettings
 
         config = self.config
         assert config.provisioning_callback_base_url is not None  # the config refuses provisioning without it
         read_model, store_url = self._read_model_store()
-        dbos_url = config.provisioning_dbos_url or default_dbos_url(store_url) or self._temporary_dbos_url()
-        self.shared = dbos_url.startswith(("postgresql://", "postgres://"))
-        self.executor_id = config.provisioning_executor_id or (
-            f"{socket.gethostname()}-{secrets.token_hex(4)}" if self.shared else "local"
-        )
         engine = ProvisioningEngine(
             definitions=self.definitions,
             store=read_model,
@@ -143,20 +118,12 @@ class ProvisioningService:
             services=self,
             clock=config.clock,
         )
-        settings = DBOSSettings(
-            system_database_url=dbos_url,
-            application_version=config.provisioning_application_version,
-            executor_id=self.executor_id,
-        )
+        runtime = self.durable.prepare(store_url)
         await read_model.open()
         self._read_model = read_model
         try:
-            await engine.open(DBOSRuntime(settings))
+            await engine.open(runtime)
             self.engine = engine
-            if self.shared:
-                await self._register_instance()
-                self._keepalive = asyncio.create_task(self._keep_alive(), name="litestar-registry-instance")
-                await self._recover_expired()
         except BaseException:
             await self.close()
             raise
@@ -167,16 +134,7 @@ class ProvisioningService:
         )
 
     async def close(self) -> None:
-        """Stop pinging (a survivor takes over once the registration expires), stop the engine, release the rest.
-
-        The instance's registration is left to expire rather than removed: its workflows still wait for callbacks,
-        and only its expiry makes a survivor recover them.
-        """
-        task, self._keepalive = self._keepalive, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Stop the engine (its workflows stay pending in DBOS, for the next start or a survivor), release the rest."""
         engine, self.engine = self.engine, None
         try:
             if engine is not None:
@@ -185,9 +143,6 @@ class ProvisioningService:
             read_model, self._read_model = self._read_model, None
             if read_model is not None:
                 await read_model.close()
-            if self._temporary is not None:
-                shutil.rmtree(self._temporary, ignore_errors=True)
-                self._temporary = None
 
     def _read_model_store(self) -> tuple[ProvisioningStore, URL | None]:
         """The read model beside the registry's records: the same SQL engine, or memory beside a memory store."""
@@ -204,11 +159,6 @@ class ProvisioningService:
         raise ProvisioningUnavailable(
             f"provisioning keeps its records in SQL (or memory), not in a {type(self.store).__name__}"
         )
-
-    def _temporary_dbos_url(self) -> str:
-        """A SQLite file in a directory removed at close: beside a store that forgets, DBOS forgets as well."""
-        self._temporary = tempfile.mkdtemp(prefix="litestar-registry-dbos-")
-        return f"sqlite:///{Path(self._temporary) / 'dbos.sqlite'}"
 
     # Hooks into the registry
 
@@ -227,80 +177,3 @@ class ProvisioningService:
         except ServiceNotFound:
             return None
         return next((endpoint.url for endpoint in record.endpoints if endpoint.name == name), None)
-
-    async def on_sweep(self, changes: Sequence[tuple[ServiceRecord, ServiceRecord]]) -> None:
-        """After a sweep: recover the workflows of every other instance whose registration it expired."""
-        if self.engine is None or not self.shared:
-            return
-        for slug, executor in expired_executors(changes):
-            if executor != self.executor_id:
-                await self._recover(slug, executor)
-
-    # This instance in the registry
-
-    async def _register_instance(self) -> None:
-        assert self.executor_id is not None
-        config = self.config
-        registration = executor_registration(
-            self.executor_id,
-            application_version=config.provisioning_application_version,
-            ttl_seconds=config.provisioning_instance_ttl_seconds,
-            base_url=config.provisioning_callback_base_url,
-        )
-        await self.registry.upsert(registration, INSTANCE_PRINCIPAL)
-
-    async def _keep_alive(self) -> None:
-        """Ping this instance's registration every third of its TTL; register it again if it was lost."""
-        assert self.executor_id is not None
-        slug = executor_slug(self.executor_id)
-        interval = self.config.provisioning_instance_ttl_seconds / 3
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.registry.ping(slug, INSTANCE_PRINCIPAL)
-            except ServiceNotFound:
-                logger.warning("litestar-registry: this instance's registration %s was gone; registering again", slug)
-                with _logged("registering this instance again"):
-                    await self._register_instance()
-            except Exception:
-                logger.exception("litestar-registry: pinging this instance's registration failed; retrying")
-
-    async def _recover_expired(self) -> None:
-        """At start: take over instances that expired while no sweep acted on them (every instance was down)."""
-        after: str | None = None
-        while True:
-            page = await self.registry.find(
-                ServiceQuery(statuses=frozenset({ServiceStatus.EXPIRED}), text=EXECUTOR_SLUG_PREFIX, after=after)
-            )
-            for record in page.items:
-                executor = record.metadata.get("executor_id")
-                if is_executor_slug(record.slug) and isinstance(executor, str) and executor != self.executor_id:
-                    await self._recover(record.slug, executor)
-            if page.next_after is None:
-                return
-            after = page.next_after
-
-    async def _recover(self, slug: str, executor: str) -> None:
-        """Take over ``executor``'s pending workflows, then drop its registration (repeating this is harmless)."""
-        engine = self.engine
-        if engine is None:
-            return
-        with _logged(f"recovering the workflows of instance {executor!r}"):
-            recovered = await engine.recover_executor(executor)
-            logger.warning(
-                "litestar-registry: instance %r expired; this instance (%r) recovered %d workflow(s) of it",
-                executor,
-                self.executor_id,
-                len(recovered),
-            )
-            with contextlib.suppress(ServiceNotFound):
-                await self.registry.deregister(slug, INSTANCE_PRINCIPAL, reason="expired; its workflows recovered")
-
-
-@contextlib.contextmanager
-def _logged(what: str) -> Iterator[None]:
-    """Log a failure of ``what`` instead of raising: the sweeper and the keepalive go on at their next tick."""
-    try:
-        yield
-    except Exception:
-        logger.exception("litestar-registry: %s failed", what)

@@ -20,7 +20,7 @@ async def test_provisioning_runs_beside_the_memory_store_and_forgets_with_it(tmp
         engine = plugin.provisioning.engine
         assert engine is not None
         assert isinstance(engine.store, MemoryProvisioningStore)
-        temporary = plugin.provisioning._temporary
+        temporary = plugin.durable.temporary
         assert temporary is not None
         assert os.path.exists(os.path.join(temporary, "dbos.sqlite"))  # noqa: ASYNC240 - a quick stat in a test
         body = {"slug": "billing", "name": "Billing", "version": "1"}
