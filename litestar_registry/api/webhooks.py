@@ -263,7 +263,7 @@ class WebhooksController(Controller):
         registry_page_size: PageSize,
         states: Annotated[
             list[DeliveryState] | None,
-            QueryParameter(query="state", description="Any of these states (``dead``, say); repeatable."),
+            QueryParameter(name="state", description="Any of these states (``dead``, say); repeatable."),
         ] = None,
         cursor: CursorQuery = None,
     ) -> Envelope[list[DeliveryView]]:

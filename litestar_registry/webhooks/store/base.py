@@ -184,7 +184,7 @@ class WebhookStore(ABC):
         """Record how the attempt ended and move its delivery by ``outcome``, in one atomic write.
 
         With ``outcome.event`` ``GONE``, the delivery's subscription is disabled (``outcome.disable_reason``) in the
-        same write. A replayed outcome (see the module docstring) records the attempt and leaves the delivery alone.
+        same write. A replayed outcome (see the module docstring) writes nothing: it was written, attempt and all.
 
         Returns:
             The delivery as stored now; ``None`` when it no longer exists (its subscription was deleted).

@@ -157,9 +157,9 @@ class MemoryWebhookStore(WebhookStore):
         if current is None:
             return None
         values = outcome_values(current, attempt, outcome)  # may raise IllegalTransition: nothing written then
-        self._attempts[attempt.webhook_id, attempt.run, attempt.attempt] = attempt
         if values is None:
-            return current
+            return current  # written before, with the attempt, in one write
+        self._attempts[attempt.webhook_id, attempt.run, attempt.attempt] = attempt
         updated = msgspec.structs.replace(current, **values)
         self._deliveries[attempt.webhook_id] = updated
         if outcome.event is DeliveryEvent.GONE:

@@ -321,9 +321,9 @@ class SQLAlchemyWebhookStore(WebhookStore):
             if current is None:
                 return None
             values = outcome_values(current, attempt, outcome)  # IllegalTransition: rolled back
-            await self._put_attempt(conn, attempt)
             if values is None:
-                return current
+                return current  # written before, with the attempt, in one transaction
+            await self._put_attempt(conn, attempt)
             await conn.execute(
                 update(_deliveries).where(_deliveries.c.webhook_id == attempt.webhook_id).values(**_plain(values))
             )
