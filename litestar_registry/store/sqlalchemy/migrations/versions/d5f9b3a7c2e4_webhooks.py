@@ -4,7 +4,7 @@ DBOS keeps the durable execution state of deliveries in its own tables; these ar
 what the delivery workflow decides on. Subscription secrets are kept sealed with Fernet, never in plain text.
 
 Revision ID: d5f9b3a7c2e4
-Revises: b7d3e5f1a9c2
+Revises: c4e8a2f6b1d3
 Create Date: 2026-12-01 15:00:00.000000
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "d5f9b3a7c2e4"
-down_revision: str | Sequence[str] | None = "b7d3e5f1a9c2"
+down_revision: str | Sequence[str] | None = "c4e8a2f6b1d3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
