@@ -27,7 +27,7 @@ from tests.provisioning.conftest import eventually
 from tests.webhooks.apps import ADMIN, ALL_SERVICE_TOPICS, PREFIX, SERVICE, STRANGER, App, running_app
 from tests.webhooks.subscriber import Answer, Subscriber
 
-ONE = "memory"  # TEMP until the SQL log lands
+ONE = "sqlite"
 SCHEDULE = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 
 
