@@ -35,3 +35,8 @@ async def webhook_store(request: pytest.FixtureRequest, tmp_path: Path) -> Async
             SQLAlchemyWebhookStore(POSTGRES_URL, create_schema=True, engine_options=options) as postgres,
         ):
             yield postgres
+
+
+@pytest.fixture
+def subscriber_url(subscriber: Subscriber) -> str:
+    return subscriber.url
