@@ -75,8 +75,11 @@ class Instance:
 
 
 @asynccontextmanager
-async def instances(tmp_path: Path, settings: dict[str, str]) -> AsyncIterator[Callable[..., Any]]:
-    """Start app processes with ``settings`` (plus per-instance ones); every one is stopped at the end."""
+async def instances(
+    tmp_path: Path, settings: dict[str, str], module: str = "tests.provisioning.http_app"
+) -> AsyncIterator[Callable[..., Any]]:
+    """Start app processes (``python -m module PORT``) with ``settings`` (plus per-instance ones); every one is
+    stopped at the end."""
     started: list[Instance] = []
 
     async def start(**extra: str) -> Instance:
@@ -86,7 +89,7 @@ async def instances(tmp_path: Path, settings: dict[str, str]) -> AsyncIterator[C
         env.update(settings, **extra, PYTHONWARNINGS="error,ignore:The declarative_mixin decorator")
         log = tmp_path / f"app-{port}.log"
         with log.open("wb") as out:
-            command = [sys.executable, "-m", "tests.provisioning.http_app", str(port)]
+            command = [sys.executable, "-m", module, str(port)]
             process = await asyncio.create_subprocess_exec(*command, cwd=ROOT, env=env, stdout=out, stderr=out)
         instance = Instance(process, f"http://127.0.0.1:{port}", log)
         started.append(instance)
