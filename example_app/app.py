@@ -2,8 +2,8 @@
 ``/v2/services``.
 
 Every ``REGISTRY_*`` variable applies (see the docs' configuration table). When the environment names no keys, the
-example uses demo keys, and runs provisioning with a demo encryption key, so that the curl lines in the docs work as
-they are; a real deployment sets its own.
+example uses demo keys, and runs provisioning and webhooks with a demo encryption key, so that the curl lines in the
+docs work as they are; a real deployment sets its own.
 """
 
 from __future__ import annotations
@@ -32,6 +32,10 @@ DEMO_SETTINGS = {
     "REGISTRY_PROVISIONING_KEYS": "WbLHCtMxGIoaRrEs1_8frevFv5XPcE1hVdRw8VhlbrY=",
     "REGISTRY_PROVISIONING_CALLBACK_BASE_URL": "http://127.0.0.1:8000",
     "REGISTRY_PROVISIONING_ALLOW_LOOPBACK": "true",
+    # Webhooks (docs/webhooks.md): on, their secrets sealed with the provisioning key above, and loopback allowed so
+    # that a subscriber on this machine (example_app/subscriber.py) can receive them.
+    "REGISTRY_WEBHOOKS": "true",
+    "REGISTRY_WEBHOOKS_ALLOW_LOOPBACK": "true",
 }
 """Used only for variables the environment leaves unset, and only when it sets no keys at all."""
 

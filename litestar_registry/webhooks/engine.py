@@ -17,6 +17,7 @@ The sleep and the clock are injected, so tests walk the whole schedule at once a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
@@ -68,6 +69,8 @@ _MAX_ERROR = 2000
 _MAX_EXCERPT = 1000
 _IN_FLIGHT = frozenset({DeliveryState.PENDING, DeliveryState.RETRYING})
 _CAS_ROUNDS = 5
+_RESOLVE_TIMEOUT = 5.0
+"""Longest a subscription's URL may take to resolve when it is checked (creation, update)."""
 _STEP_OPTIONS: StepOptions = {"retries_allowed": True, "max_attempts": 5, "interval_seconds": 1.0, "backoff_rate": 2.0}
 """An attempt step that raises (the store unreachable, say) runs again a few times before the workflow gives up."""
 
@@ -319,9 +322,12 @@ class WebhookEngine:
         """``InvalidInput`` (field ``url``) unless the outbound policy allows ``url`` (its host is resolved now)."""
         check_storable(url, "url")
         try:
-            await self.policy.resolve(url, self._resolver)
+            async with asyncio.timeout(_RESOLVE_TIMEOUT):
+                await self.policy.resolve(url, self._resolver)
         except OutboundURLRefused as exc:
             raise InvalidInput(exc.detail, field="url") from None
+        except TimeoutError:
+            raise InvalidInput(f"the URL's host did not resolve within {_RESOLVE_TIMEOUT:g} s", field="url") from None
 
     # Deliveries
 

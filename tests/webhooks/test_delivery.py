@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -285,3 +286,49 @@ async def test_a_huge_answer_is_not_read_past_the_limit(tmp_path: Path) -> None:
         assert attempt["response_excerpt"] == "x" * 500  # all that was read
         await asyncio.sleep(0.5)
         assert subscriber.sent_bytes < huge // 10  # the connection was closed long before the subscriber was done
+
+
+async def test_the_example_subscriber_verifies_every_delivery_and_acts_on_a_webhook_id_once(tmp_path: Path) -> None:
+    """``example_app/subscriber.py``, which docs/webhooks.md shows, as the subscriber of a real delivery."""
+    import socket
+
+    import uvicorn
+
+    from example_app import subscriber as example
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    async with running_app("sqlite", tmp_path) as app:
+        subscription = await app.subscribe(f"http://127.0.0.1:{port}/hooks", topics=["service.registered"])
+        server = uvicorn.Server(
+            uvicorn.Config(example.create_app(subscription["secret"]), host="127.0.0.1", port=port, log_level="error")
+        )
+        serving = asyncio.create_task(server.serve())
+        example.received.clear()
+        try:
+            await eventually(lambda: _true(server.started))
+            await app.register("billing")
+            [delivered] = await app.delivery_when(subscription["id"], "delivered")
+            assert example.received[delivered["webhook_id"]]["subject"] == "billing"
+            # A replay reaches it again: acknowledged (204), acted on once.
+            replay = await app.client.post(f"{PREFIX}/deliveries/{delivered['webhook_id']}/replay", headers=ADMIN)
+            assert replay.status_code == 202
+            await eventually(lambda: _attempts_count(app, delivered["webhook_id"], 2))
+            assert [a["status_code"] for a in await app.attempts(delivered["webhook_id"])] == [204, 204]
+            assert list(example.received) == [delivered["webhook_id"]]
+            # Anything not signed with its secret is refused.
+            async with httpx.AsyncClient() as client:
+                forged = await client.post(
+                    f"http://127.0.0.1:{port}/hooks",
+                    content=b'{"type":"service.deregistered"}',
+                    headers={"webhook-id": "msg_forged", "webhook-timestamp": "1", "webhook-signature": "v1,AAAA"},
+                )
+            assert forged.status_code == 400
+        finally:
+            server.should_exit = True
+            await serving
+
+
+async def _true(value: bool) -> bool:
+    return value
