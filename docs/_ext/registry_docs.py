@@ -17,6 +17,10 @@ Directives (use them in reStructuredText pages, or inside a MyST ``{eval-rst}`` 
     ``litestar_registry.provisioning.states.WORKFLOW_TRANSITIONS`` / ``STEP_TRANSITIONS``.
 ``registry-error-codes``
     Problem ``code`` -> HTTP status, from the registry Router's exception handling tables.
+``webhook-state-table``
+    The webhook delivery state table, from ``litestar_registry.webhooks.states.DELIVERY_TRANSITIONS``.
+``webhook-schedule-table``
+    The default retry schedule of webhook deliveries, from ``RegistryConfig().webhooks_retry_schedule``.
 
 A documented field without a docstring, or an event without a row, is a build warning (and ``-W`` fails the build).
 
@@ -248,6 +252,82 @@ class ProvisioningStateTable(_TableDirective):
         return self.table(list_table(["From", "Event", "To"], rows, "45 25 30"))
 
 
+class WebhookStateTable(_TableDirective):
+    """The webhook delivery transitions, one row per event and target state."""
+
+    def run(self) -> list[Any]:
+        from litestar_registry.webhooks import states
+
+        self.source_of(states)
+        order = list(states.DeliveryState)
+        rows = []
+        for event in states.DeliveryEvent:
+            grouped: dict[Any, list[Any]] = {}
+            for (origin, evt), target in states.DELIVERY_TRANSITIONS.items():
+                if evt is event:
+                    grouped.setdefault(target, []).append(origin)
+            if not grouped:
+                logger.warning("delivery event %r has no transition", event.value, location=self.get_location())
+            meaning = inspect.cleandoc(_attribute_doc(states.DeliveryEvent, event.name)).replace("\n", " ")
+            for target, origins in grouped.items():
+                origins.sort(key=order.index)
+                rows.append(
+                    [
+                        ", ".join(f"``{o.value}``" for o in origins),
+                        f"``{event.value}``",
+                        f"``{target.value}``",
+                        meaning,
+                    ]
+                )
+        return self.table(list_table(["From", "Event", "To", "When"], rows, "20 12 12 56"))
+
+
+def _attribute_doc(cls: type, name: str) -> str:
+    """The docstring written under ``name`` in the class body of ``cls`` (enum members have none of their own)."""
+    source = Path(inspect.getfile(cls)).read_text(encoding="utf-8")
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef) and node.name == cls.__name__:
+            for stmt, following in itertools.pairwise(node.body):
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else []
+                if (
+                    any(isinstance(t, ast.Name) and t.id == name for t in targets)
+                    and isinstance(following, ast.Expr)
+                    and isinstance(following.value, ast.Constant)
+                    and isinstance(following.value.value, str)
+                ):
+                    return following.value.value
+    return ""
+
+
+class WebhookScheduleTable(_TableDirective):
+    """The default retry schedule: each attempt, the wait before it, and the time since the event."""
+
+    def run(self) -> list[Any]:
+        from litestar_registry.config import RegistryConfig
+
+        self.source_of(RegistryConfig)
+        delays = RegistryConfig().webhooks_retry_schedule
+        rows = []
+        elapsed = 0.0
+        for attempt, delay in enumerate(delays, start=1):
+            elapsed += delay
+            rows.append([str(attempt), _duration(delay), _duration(elapsed)])
+        return self.table(list_table(["Attempt", "Wait before it", "Since the event (no jitter)"], rows, "20 40 40"))
+
+
+def _duration(seconds: float) -> str:
+    """``0``, ``5 s``, ``5 min``, ``2 h``, ``1 d 2 h 35 min``: seconds as a person reads them."""
+    if seconds == 0:
+        return "0 (at once)"
+    parts = []
+    left = int(seconds)
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60), ("s", 1)):
+        if left >= size:
+            parts.append(f"{left // size} {unit}")
+            left %= size
+    return " ".join(parts)
+
+
 class ErrorCodes(_TableDirective):
     """Problem codes and their HTTP statuses, as the registry Router's exception handlers map them."""
 
@@ -295,4 +375,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("registry-state-table", StateTable)
     app.add_directive("provisioning-state-table", ProvisioningStateTable)
     app.add_directive("registry-error-codes", ErrorCodes)
+    app.add_directive("webhook-state-table", WebhookStateTable)
+    app.add_directive("webhook-schedule-table", WebhookScheduleTable)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
