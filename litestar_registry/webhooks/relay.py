@@ -35,6 +35,7 @@ class Relay:
         self.batch = batch
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._warned = False
 
     def start(self) -> None:
         """Run the relay in the background until :meth:`stop`."""
@@ -59,6 +60,15 @@ class Relay:
         cursor = await store.get_cursor()
         page = await self.log.read_events(cursor, limit=self.batch)
         if not page.items:
+            if page.last_id < cursor and not self._warned:
+                self._warned = True
+                logger.error(
+                    "litestar-registry: the change log ends at id %d, before the webhook relay's cursor (%d): the "
+                    "registry store was emptied or restored from an older copy. Events up to id %d are not delivered",
+                    page.last_id,
+                    cursor,
+                    cursor,
+                )
             return 0
         subscriptions = await store.enabled_subscriptions()
         for event in page.items:

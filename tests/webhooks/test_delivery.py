@@ -126,8 +126,11 @@ async def test_a_subscription_gets_its_topics_only_and_only_events_after_it_was_
         assert len(subscriber.requests) == 1
 
 
-async def test_a_rotated_secret_and_its_predecessor_both_verify_during_the_grace_period(tmp_path: Path) -> None:
-    async with Subscriber() as subscriber, running_app(ONE, tmp_path) as app:
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_a_rotated_secret_and_its_predecessor_both_verify_during_the_grace_period(
+    store: str, tmp_path: Path
+) -> None:
+    async with Subscriber() as subscriber, running_app(store, tmp_path) as app:
         subscription = await app.subscribe(subscriber.url)
         old = subscription["secret"]
         rotate = f"{PREFIX}/subscriptions/{subscription['id']}/rotate-secret"
@@ -166,8 +169,14 @@ async def test_a_rotated_secret_and_its_predecessor_both_verify_during_the_grace
         )
 
 
-async def test_a_failing_subscriber_walks_the_schedule_into_a_dead_row_an_admin_replays(tmp_path: Path) -> None:
-    async with Subscriber.answering([], default=503) as subscriber, running_app(ONE, tmp_path) as app:
+@pytest.mark.parametrize(
+    "store",
+    ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), pytest.param("redis", marks=pytest.mark.redis)],
+)
+async def test_a_failing_subscriber_walks_the_schedule_into_a_dead_row_an_admin_replays(
+    store: str, tmp_path: Path
+) -> None:
+    async with Subscriber.answering([], default=503) as subscriber, running_app(store, tmp_path) as app:
         subscription = await app.subscribe(subscriber.url, topics=["service.registered"])
         started = app.clock.now()
         await app.register("billing")

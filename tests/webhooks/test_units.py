@@ -176,3 +176,23 @@ def test_the_envelope_and_the_ids() -> None:
     assert is_webhook_id(found)
     assert not is_webhook_id(found + "\n")
     assert dbos_delivery_id(found, 0) != dbos_delivery_id(found, 1)
+
+
+async def test_the_relay_says_so_when_the_log_is_behind_its_cursor(caplog: pytest.LogCaptureFixture) -> None:
+    """A registry store emptied or restored from an older copy: the relay cannot tell which events were sent."""
+    from litestar_registry.provisioning.crypto import CredentialCipher
+    from litestar_registry.store.memory import MemoryServiceStore
+    from litestar_registry.webhooks.engine import WebhookEngine
+    from litestar_registry.webhooks.relay import Relay
+    from litestar_registry.webhooks.store import MemoryWebhookStore
+
+    store = MemoryWebhookStore()
+    await store.advance_cursor(10)
+    log = MemoryServiceStore()
+    engine = WebhookEngine(store=store, log=log, cipher=CredentialCipher([CredentialCipher.generate_key()]))
+    relay = Relay(engine, log)
+    with caplog.at_level("ERROR", logger="litestar_registry.webhooks"):
+        assert await relay.run_once() == 0
+        assert await relay.run_once() == 0
+    [record] = caplog.records
+    assert "the change log ends at id 0, before the webhook relay's cursor (10)" in record.getMessage()
