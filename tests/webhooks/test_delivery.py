@@ -30,6 +30,7 @@ from tests.webhooks.apps import ADMIN, ALL_SERVICE_TOPICS, PREFIX, SERVICE, STRA
 from tests.webhooks.subscriber import Answer, Subscriber
 
 ONE = "sqlite"
+"""The store of the tests that need only one SQL backend."""
 SCHEDULE = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 
 
