@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, Router, delete, get, patch, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
@@ -169,8 +170,7 @@ class WebhooksController(Controller):
         Deliveries waiting for their next attempt go to the new URL; disabling ends them (``dead``, replayable).
         """
         engine = registry_webhooks.require()
-        changes = {name: value for name, value in msgspec_items(data)}
-        record = await engine.update_subscription(_subscription_id(subscription_id), **changes)
+        record = await engine.update_subscription(_subscription_id(subscription_id), **_given(data))
         return envelope(request, SubscriptionView.of(record, engine.clock.now()))
 
     @post(
@@ -331,11 +331,9 @@ class WebhooksController(Controller):
         return envelope(request, DeliveryView.of(record))
 
 
-def msgspec_items(data: SubscriptionUpdate) -> list[tuple[str, Any]]:
-    """The fields an update sets (those not left unset)."""
-    import msgspec
-
-    return [(name, getattr(data, name)) for name in data.__struct_fields__ if getattr(data, name) is not msgspec.UNSET]
+def _given(data: SubscriptionUpdate) -> dict[str, Any]:
+    """The fields an update sets (those it does not leave unset)."""
+    return {name: getattr(data, name) for name in data.__struct_fields__ if getattr(data, name) is not msgspec.UNSET}
 
 
 def webhooks_router(

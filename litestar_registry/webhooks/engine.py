@@ -487,22 +487,20 @@ async def _attempt(webhook_id: str, run: int, attempt: int) -> dict[str, Any]:
     )
     await store.start_attempt(record)
     settings = engine.settings
-    secrets = [engine.cipher.open(subscription.secret)] + [
-        engine.cipher.open(previous.secret)
-        for previous in subscription.previous_secrets
-        if previous.expires_at > started
-    ]
-    headers = {
-        **signature_headers(webhook_id=webhook_id, at=started, body=delivery.body, secrets=secrets),
-        "content-type": "application/json",
-        "user-agent": _USER_AGENT,
-    }
     status_code: int | None = None
     error: str | None = None
     excerpt: str | None = None
     retry_after: float | None = None
     began = time.monotonic()
     try:
+        current = subscription.previous_secrets
+        secrets = [engine.cipher.open(subscription.secret)]
+        secrets += [engine.cipher.open(previous.secret) for previous in current if previous.expires_at > started]
+        headers = {
+            **signature_headers(webhook_id=webhook_id, at=started, body=delivery.body, secrets=secrets),
+            "content-type": "application/json",
+            "user-agent": _USER_AGENT,
+        }
         response = await engine.http.send(
             "POST",
             subscription.url,
@@ -513,6 +511,8 @@ async def _attempt(webhook_id: str, run: int, attempt: int) -> dict[str, Any]:
         )
     except OutboundURLRefused as exc:
         error = _short(exc.detail)
+    except ValueError as exc:  # no configured key opens the secret (the keys were changed): nothing is sent
+        error = _short(f"not sent: {exc}")
     except TimeoutError:
         error = f"no answer within {settings.timeout_seconds:g} s"
     except (httpx.HTTPError, OSError) as exc:

@@ -418,3 +418,20 @@ async def test_beside_a_redis_store_subscriptions_get_a_sqlite_file_of_their_own
     chosen = "postgresql+asyncpg://hooks@db/hooks"
     service = WebhookService(RegistryConfig(store=store, webhooks_database_url=chosen), None, store)  # type: ignore[arg-type]
     assert service._read_model_store()[1] == make_url(chosen)
+
+
+async def test_a_secret_no_configured_key_opens_is_a_failed_attempt_that_sends_nothing(
+    subscriber: Subscriber, tmp_path: Path
+) -> None:
+    from litestar_registry.provisioning.crypto import CredentialCipher
+
+    async with running_app("memory", tmp_path, webhooks_retry_schedule=(0.0, 1.0)) as app:
+        subscription = await app.subscribe(subscriber.url)
+        app.plugin.webhooks.require().cipher = CredentialCipher([CredentialCipher.generate_key()])  # keys replaced
+        await app.register("billing")
+        [dead] = await app.delivery_when(subscription["id"], "dead")
+        attempts = await app.attempts(dead["webhook_id"])
+        assert [a["error"] for a in attempts] == [
+            "not sent: sealed value cannot be opened with the configured keys"
+        ] * 2
+        assert subscriber.requests == []

@@ -151,3 +151,39 @@ async def test_two_relays_on_one_postgres_log_start_each_delivery_once(tmp_path:
         async with httpx.AsyncClient() as client:
             pids = {(await client.get(f"{app.base_url}/healthz")).json()["pid"] for app in (a, b)}
         assert len(pids) == 2
+
+
+@pytest.mark.postgres
+async def test_the_survivor_recovers_a_killed_instances_deliveries(tmp_path: Path) -> None:
+    """Webhooks alone (no provisioning) share the instances' machinery: a killed instance's registration expires, and
+    the survivor takes over the delivery it left sleeping between two attempts."""
+    fast = {
+        "REGISTRY_PROVISIONING_INSTANCE_TTL_SECONDS": "2",
+        "REGISTRY_SWEEP_INTERVAL_SECONDS": "0.5",
+        "REGISTRY_WEBHOOKS_RETRY_SCHEDULE": "0,4",
+    }
+    answers = [Answer(503)]  # the first attempt fails; the second waits 4 s, durably
+    async with (
+        Subscriber.answering(answers, default=204) as subscriber,
+        postgres_database() as url,
+        webhook_instances(tmp_path, app_settings(url, **fast)) as start,
+    ):
+        doomed = await start(REGISTRY_WEBHOOKS_RELAY_INTERVAL_SECONDS="0.05")
+        survivor = await start(REGISTRY_WEBHOOKS_RELAY_INTERVAL_SECONDS="3600")  # its relay takes no part
+        subscription = await subscribe(doomed, subscriber.url)
+        await register(doomed, "billing")
+        await subscriber.wait_for(1, within=60)
+        [waiting] = await eventually(lambda: _retrying(survivor, subscription["id"]), within=60, interval=0.1)
+        await doomed.kill()
+
+        [delivered] = await all_delivered(survivor, subscription["id"], 1)
+        assert delivered["webhook_id"] == waiting["webhook_id"]
+        recorded = await attempts(survivor, delivered["webhook_id"])
+        assert [(a["attempt"], a["status_code"]) for a in recorded] == [(1, 503), (2, 204)]
+        assert recorded[0]["executor_id"] != recorded[1]["executor_id"]  # the second made by the survivor
+        assert [r.headers["webhook-id"] for r in subscriber.requests] == [delivered["webhook_id"]] * 2
+
+
+async def _retrying(app: Instance, subscription_id: str) -> list[dict[str, Any]] | None:
+    found = [d for d in await deliveries(app, subscription_id) if d["state"] == "retrying"]
+    return found or None
