@@ -373,7 +373,12 @@ async def test_a_sweep_is_one_read_and_one_write_of_the_status_columns(sql_store
     assert len(changed) == 10
     kinds = [sql.lstrip().split()[0].upper() for sql, _ in statements]
     # The due rows, then one UPDATE for the whole batch; its degradations go to the change log in the same
-    # transaction: the counter (an upsert), then one INSERT of the batch's events.
+    # transaction: the counter (an upsert), then one INSERT of the batch's events. On SQLite a write that changes
+    # nothing opens that transaction first: Python's sqlite3 would run the WITH ... UPDATE outside it.
+    postgres = sql_store.engine.dialect.name == "postgresql"
+    if not postgres:
+        assert (kinds.pop(1), autocommit.pop(1)) == ("UPDATE", False)  # in the transaction, as all that follows
+        assert "registry_event_counter" in statements.pop(1)[0]
     assert kinds == ["SELECT", "WITH", "INSERT", "INSERT"]
     assert autocommit == [True, False, False, False]
     assert "registry_event_counter" in statements[2][0]
