@@ -156,6 +156,7 @@ class WebhookEngine:
         self.http = OutboundHTTP(self.policy, transport=transport, resolver=resolver)
         self._resolver = resolver
         self.runtime: DBOSRuntime | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     # Lifecycle
 
@@ -178,8 +179,18 @@ class WebhookEngine:
             raise
 
     async def close(self) -> None:
-        """Leave DBOS (its workflows stay pending: the next start recovers them); no longer the process's engine."""
+        """Stop this process's deliveries and leave DBOS; no longer the process's engine.
+
+        The deliveries' DBOS workflows stay pending: the next start (or a survivor) recovers them where they stopped.
+        They are stopped first, since DBOS's own thread pool goes with the last user of the runtime.
+        """
         global _active
+        tasks = [task for task in self._tasks if not task.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
         runtime, self.runtime = self.runtime, None
         try:
             if runtime is not None:
@@ -449,6 +460,17 @@ async def delivery_workflow(webhook_id: str, run: int) -> dict[str, Any]:
     Attempts follow the schedule until one succeeds, the subscriber is gone, or the last one fails.
     """
     engine = _engine()
+    task = asyncio.current_task()
+    if task is not None:
+        engine._tasks.add(task)
+    try:
+        return await _deliver(engine, webhook_id, run)
+    finally:
+        if task is not None:
+            engine._tasks.discard(task)
+
+
+async def _deliver(engine: WebhookEngine, webhook_id: str, run: int) -> dict[str, Any]:
     attempt = 1
     delay = engine.settings.schedule.delay_before(1, key=f"{webhook_id}:{run}")
     while True:

@@ -15,8 +15,9 @@ import asyncio
 import contextlib
 import logging
 
-from litestar_registry.core.events import EventLog, Topic
+from litestar_registry.core.events import ChangeEvent, EventLog, Topic
 from litestar_registry.webhooks.engine import WebhookEngine
+from litestar_registry.webhooks.models import SubscriptionRecord
 
 __all__ = ("Relay",)
 
@@ -27,12 +28,19 @@ class Relay:
     """Relays the change log to the webhook subscriptions (see the module docstring)."""
 
     def __init__(
-        self, engine: WebhookEngine, log: EventLog, *, interval_seconds: float = 1.0, batch: int = 200
+        self,
+        engine: WebhookEngine,
+        log: EventLog,
+        *,
+        interval_seconds: float = 1.0,
+        batch: int = 200,
+        concurrency: int = 16,
     ) -> None:
         self.engine = engine
         self.log = log
         self.interval_seconds = interval_seconds
         self.batch = batch
+        self.concurrency = concurrency
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._warned = False
@@ -71,11 +79,22 @@ class Relay:
                 )
             return 0
         subscriptions = await store.enabled_subscriptions()
-        for event in page.items:
-            topic = Topic(event.topic)
-            for subscription in subscriptions:
-                if event.id > subscription.start_after and topic in subscription.topics:
-                    await self.engine.enqueue(subscription, event)
+        due = [
+            (subscription, event)
+            for event in page.items
+            for subscription in subscriptions
+            if event.id > subscription.start_after and Topic(event.topic) in subscription.topics
+        ]
+        # Several at once: each waits on the store and on DBOS, and the order deliveries start in promises nothing.
+        limit = asyncio.Semaphore(self.concurrency)
+
+        async def enqueue(subscription: SubscriptionRecord, event: ChangeEvent) -> None:
+            async with limit:
+                await self.engine.enqueue(subscription, event)
+
+        async with asyncio.TaskGroup() as group:
+            for subscription, event in due:
+                group.create_task(enqueue(subscription, event))
         await store.advance_cursor(page.items[-1].id)
         return len(page.items)
 
