@@ -69,6 +69,19 @@ def log(message: str) -> None:
     print(f"[{datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def product_env(url: str) -> dict[str, str]:
+    """The example app's settings under benchmark: one service account that also owns the (open) TTL dialect."""
+    return {
+        "REGISTRY_STORE_URL": url,
+        "REGISTRY_SERVICE_KEYS": f"bench={KEY}",
+        "REGISTRY_AUTO_APPROVE_ACCOUNTS": "bench",
+        "REGISTRY_TTL_ACCOUNT": "bench",
+        "REGISTRY_TTL_OPEN": "true",
+        "REGISTRY_DEFAULT_TTL_SECONDS": "3600",
+        "REGISTRY_MAX_PAGE_SIZE": "500",
+    }
+
+
 # ------------------------------------------------------------------------------------------------------ settings
 @dataclass
 class Settings:
@@ -530,17 +543,6 @@ class Bench:
             time.sleep(0.2)
         return proc, port
 
-    def product_env(self, url: str) -> dict[str, str]:
-        return {
-            "REGISTRY_STORE_URL": url,
-            "REGISTRY_SERVICE_KEYS": f"bench={KEY}",
-            "REGISTRY_AUTO_APPROVE_ACCOUNTS": "bench",
-            "REGISTRY_TTL_ACCOUNT": "bench",
-            "REGISTRY_TTL_OPEN": "true",
-            "REGISTRY_DEFAULT_TTL_SECONDS": "3600",
-            "REGISTRY_MAX_PAGE_SIZE": "500",
-        }
-
     # ---------------------------------------------------------------- load
     def wrk(self, port: int, ep: Endpoint, seconds: int, connections: int) -> dict[str, float]:
         body = str(BENCH / "bodies" / ep.body) if ep.body != "-" else "-"
@@ -709,7 +711,7 @@ class Bench:
                             round_no, name, store, "baseline", proc, port, ep, settings.connections, settings.duration
                         )
             else:
-                env = self.product_env(self.store_url(store, "product"))
+                env = product_env(self.store_url(store, "product"))
                 with self.server(name, "example_app.app:app", ROOT, env) as (proc, port):
                     self.seed_http(port, settings.id_space)
                     for ep in PRODUCT:
