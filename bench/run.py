@@ -112,7 +112,7 @@ def parse_args() -> Settings:
     parser.add_argument("--warmup", type=int, help="seconds of discarded load before each measurement (full 2)")
     parser.add_argument("--rounds", type=int, help="baseline/product alternations (full 3, quick 1)")
     parser.add_argument("--id-space", type=int, help="services registered before ping/heartbeat (full 10,000)")
-    parser.add_argument("--list-count", type=int, help="services among which list pages are read (full 10,000)")
+    parser.add_argument("--list-count", type=int, help="services among which list pages are read (full 100,000)")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--quiet-max", type=float, default=15.0, help="wait until the box is at most this %% busy")
     parser.add_argument("--quiet-wait", type=float, help="... but no longer than this many seconds (full 60)")
@@ -138,7 +138,7 @@ def parse_args() -> Settings:
         warmup=pick(args.warmup, 2, 1),
         rounds=pick(args.rounds, 3, 1),
         id_space=pick(args.id_space, 10_000, 1_000),
-        list_count=pick(args.list_count, 10_000, 1_000),
+        list_count=pick(args.list_count, 100_000, 1_000),
         list_duration=pick(args.duration, 5, 3),
         connections=args.connections,
         quiet_max=args.quiet_max,
@@ -732,7 +732,7 @@ class Bench:
             if store != "memory":
                 self.seed_list(store, url, None)
                 self.sweep(store, url)
-            with self.server(name, "example_app.app:app", ROOT, self.product_env(url)) as (proc, port):
+            with self.server(name, "example_app.app:app", ROOT, product_env(url)) as (proc, port):
                 if store == "memory":
                     self.seed_list(store, url, port)
                 for round_no in range(1, settings.rounds + 1):
