@@ -8,7 +8,7 @@ cost per request, as CPU time (``time.process_time``), so it is usable on a busy
     .venv/bin/python bench/asgi_cost.py --profile ping       # cProfile of one route, top 25 by own time
 
 It compares with the bare handlers of ``baseline_app.py`` (``noop`` always; the Redis ``ping`` when the store is
-Redis), called the same way.
+Redis, the SQL ``sqlping`` when it is SQL), called the same way.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ PRODUCT = [
     Route("get", "GET", "/v2/services/{id}"),
     Route("register", "POST", "/v2/services/$register", "ttl_register.json"),
 ]
-BASELINE = [Route("noop", "GET", "/noop"), Route("ping", "PUT", "/ping/{id}")]
+BASELINE = [Route("noop", "GET", "/noop"), Route("ping", "PUT", "/ping/{id}"), Route("sqlping", "PUT", "/sqlping/{id}")]
 
 
 async def _measure(app: App, route: Route, count: int, space: int) -> float:
@@ -160,15 +160,20 @@ async def main() -> None:
     results = {f"product {r.name}": await _measure(product, r, args.count, args.space) for r in PRODUCT}
     await stop()
 
-    if args.store.startswith("redis"):
+    redis = args.store.startswith("redis")
+    if redis:
         os.environ["BENCH_REDIS_URL"] = args.store
+    elif not args.store.startswith("memory"):
+        # The bare UPDATE handler's table goes into a database of its own (a SQLite file beside the store's).
+        sql = args.store.replace(".db", "-baseline.db") if "sqlite" in args.store else args.store
+        os.environ["BENCH_SQL_URL"] = sql
     os.environ["BENCH_ID_SPACE"] = str(args.space)
     import baseline_app
 
     baseline: Any = baseline_app.create_app() if hasattr(baseline_app, "create_app") else baseline_app.app
     stop = await _lifespan(baseline)
     for route in BASELINE:
-        if route.name == "ping" and not args.store.startswith("redis"):
+        if (route.name == "ping" and not redis) or (route.name == "sqlping" and "BENCH_SQL_URL" not in os.environ):
             continue
         results[f"bare {route.name}"] = await _measure(baseline, route, args.count, args.space)
     await stop()
