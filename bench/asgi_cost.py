@@ -6,6 +6,7 @@ cost per request, as CPU time (``time.process_time``), so it is usable on a busy
     .venv/bin/python bench/asgi_cost.py                      # memory store: framework + registry, no I/O
     .venv/bin/python bench/asgi_cost.py --store redis://127.0.0.1:6379/14
     .venv/bin/python bench/asgi_cost.py --profile ping       # cProfile of one route, top 25 by own time
+    .venv/bin/python bench/asgi_cost.py --breakdown          # each route's CPU by layer: Litestar, ours, driver...
 
 It compares with the bare handlers of ``baseline_app.py`` (``noop`` always; the Redis ``ping`` when the store is
 Redis, the SQL ``sqlping`` when it is SQL), called the same way.
@@ -111,6 +112,42 @@ async def _measure(app: App, route: Route, count: int, space: int) -> float:
     return sorted(runs)[2]
 
 
+LAYERS = (
+    ("litestar_registry/", "registry (our code)"),
+    ("/litestar/", "Litestar"),
+    ("/redis/", "redis-py"),
+    ("/sqlalchemy/", "SQLAlchemy"),
+    ("/advanced_alchemy/", "SQLAlchemy"),
+    ("/aiosqlite/", "aiosqlite"),
+    ("/asyncpg/", "asyncpg"),
+    ("/asyncio/", "asyncio"),
+    ("/selectors.py", "asyncio"),
+    ("/anyio/", "anyio"),
+    ("/msgspec/", "msgspec"),
+    ("bench/", "harness"),
+)
+
+
+def _layer(filename: str, function: str) -> str:
+    if filename == "~":  # a builtin: sockets and polling are the kernel's share
+        if any(word in function for word in ("socket", "epoll", "recv", "send", "SimpleQueue")):
+            return "syscalls (socket, poll, thread queue)"
+        return "msgspec" if "msgspec" in function else "builtins"
+    return next((layer for fragment, layer in LAYERS if fragment in filename), "other Python")
+
+
+def _breakdown(route: str, stats: pstats.Stats) -> None:
+    """Print the share of the route's CPU spent in each layer (own time of its functions, as cProfile sees it)."""
+    shares: dict[str, float] = {}
+    table: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    for (filename, _, function), (_, _, own, _, _) in table.items():
+        layer = _layer(filename, function)
+        shares[layer] = shares.get(layer, 0.0) + own
+    total = sum(shares.values())
+    parts = ", ".join(f"{name} {share / total:.0%}" for name, share in sorted(shares.items(), key=lambda x: -x[1]))
+    print(f"{route:<10} {parts}")
+
+
 async def _lifespan(app: App) -> Callable[[], Awaitable[None]]:
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     done: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -134,6 +171,7 @@ async def main() -> None:
     parser.add_argument("--count", type=int, default=2000, help="requests per run (five runs, median)")
     parser.add_argument("--space", type=int, default=1000, help="services registered before measuring")
     parser.add_argument("--profile", metavar="ROUTE", help="profile one product route instead of measuring")
+    parser.add_argument("--breakdown", action="store_true", help="share of each layer in every product route's CPU")
     args = parser.parse_args()
 
     sys.path.insert(0, str(HERE))
@@ -148,13 +186,16 @@ async def main() -> None:
     register = PRODUCT[-1]
     for i in range(1, args.space + 1):
         await _call(product, *register.request(i))
-    if args.profile:
-        route = next(r for r in PRODUCT if r.name == args.profile)
-        profiler = cProfile.Profile()
-        profiler.enable()
-        await _measure(product, route, args.count, args.space)
-        profiler.disable()
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+    if args.profile or args.breakdown:
+        for route in PRODUCT if args.breakdown else [r for r in PRODUCT if r.name == args.profile]:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            await _measure(product, route, args.count, args.space)
+            profiler.disable()
+            if args.breakdown:
+                _breakdown(route.name, pstats.Stats(profiler))
+            else:
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
         await stop()
         return
     results = {f"product {r.name}": await _measure(product, r, args.count, args.space) for r in PRODUCT}
