@@ -453,6 +453,7 @@ class Bench:
     ports: set[int] = field(default_factory=set)
     rows: list[dict[str, Any]] = field(default_factory=list)
     sweeps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    memory: dict[str, Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
     # ---------------------------------------------------------------- stores
@@ -684,6 +685,15 @@ class Bench:
         self.sweeps[store] = found
         log(f"  sweep of 100 due among {self.settings.list_count} on {store}: {found['ms']} ms (busy before {pre:.0f})")
 
+    def memory_per_service(self) -> None:
+        """Store-level: the memory store's heap per service among ``list_count`` (``bench_memory.py``)."""
+        argv = ["taskset", "-c", str(self.settings.server_cpu), sys.executable, str(BENCH / "bench_memory.py")]
+        result = subprocess.run([*argv, "--count", str(self.settings.list_count)], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"bench_memory.py failed: {result.stderr[-1000:]}")
+        self.memory = json.loads(result.stdout.strip().splitlines()[-1])
+        log(f"  memory store: {self.memory['bytes_per_service']} bytes per service among {self.memory['count']}")
+
     # ---------------------------------------------------------------- segments
     @contextlib.contextmanager
     def server(self, segment: str, app: str, cwd: Path, env: dict[str, str]) -> Iterator[tuple[Any, int]]:
@@ -758,6 +768,11 @@ class Bench:
             log(f"list pages of 100 among {settings.list_count} services, one client")
             for store in settings.stores:
                 self.list_segment(store)
+        if "memory" in settings.stores:
+            try:
+                self.memory_per_service()
+            except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
+                self.failures.append(f"memory per service: {exc}")
 
 
 async def _post_all(base: str, bodies: list[tuple[str, bytes]], headers: dict[str, str]) -> int:
@@ -1134,6 +1149,7 @@ def main() -> int:
         },
         "failures": bench.failures,
         "sweeps": bench.sweeps,
+        "memory": bench.memory,
     }
     (run_dir / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     publish(run_dir, bench.rows, meta, docs=settings.docs)
@@ -1144,6 +1160,10 @@ def publish(run_dir: Path, rows: list[dict[str, Any]], meta: dict[str, Any], *, 
     """The table, the page and the plot of one run, from its measurements; into the docs unless ``docs`` is false."""
     conf = meta["settings"]
     lines = summarize(rows, meta["sweeps"], conf["list_count"], conf["id_space"], conf["quiet_max"])
+    if meta.get("memory"):
+        found = meta["memory"]
+        figure = f"{found['kb']:.2f} KB ({found['bytes_per_service']:,} bytes) among {found['count']:,} services"
+        lines.append(Line("memory store per service (store-level)", figure, "≤ 2 KB", found["kb"] <= 2))
     (run_dir / "summary.json").write_text(json.dumps([ln.__dict__ for ln in lines], indent=2) + "\n")
     page = markdown(lines, rows, meta)
     title = f"litestar-registry vs bare Litestar handlers, {meta['finished']}"
