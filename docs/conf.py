@@ -59,6 +59,8 @@ myst_substitutions = {
     "default_ttl_path": _defaults.ttl_path,
     "ttl_account": _defaults.ttl_account,
     "ttl_expiry_windows": str(_defaults.ttl_expiry_windows),
+    "events_retention_days": f"{_defaults.events_retention_seconds / 86_400:g}",
+    "events_retention_count": f"{_defaults.events_retention_count:,}",
 }
 """Defaults quoted in the prose, as ``{{ name }}``: read from ``RegistryConfig()`` so that they cannot go stale."""
 
