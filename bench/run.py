@@ -69,6 +69,19 @@ def log(message: str) -> None:
     print(f"[{datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def product_env(url: str) -> dict[str, str]:
+    """The example app's settings under benchmark: one service account that also owns the (open) TTL dialect."""
+    return {
+        "REGISTRY_STORE_URL": url,
+        "REGISTRY_SERVICE_KEYS": f"bench={KEY}",
+        "REGISTRY_AUTO_APPROVE_ACCOUNTS": "bench",
+        "REGISTRY_TTL_ACCOUNT": "bench",
+        "REGISTRY_TTL_OPEN": "true",
+        "REGISTRY_DEFAULT_TTL_SECONDS": "3600",
+        "REGISTRY_MAX_PAGE_SIZE": "500",
+    }
+
+
 # ------------------------------------------------------------------------------------------------------ settings
 @dataclass
 class Settings:
@@ -99,7 +112,7 @@ def parse_args() -> Settings:
     parser.add_argument("--warmup", type=int, help="seconds of discarded load before each measurement (full 2)")
     parser.add_argument("--rounds", type=int, help="baseline/product alternations (full 3, quick 1)")
     parser.add_argument("--id-space", type=int, help="services registered before ping/heartbeat (full 10,000)")
-    parser.add_argument("--list-count", type=int, help="services among which list pages are read (full 10,000)")
+    parser.add_argument("--list-count", type=int, help="services among which list pages are read (full 100,000)")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--quiet-max", type=float, default=15.0, help="wait until the box is at most this %% busy")
     parser.add_argument("--quiet-wait", type=float, help="... but no longer than this many seconds (full 60)")
@@ -125,7 +138,7 @@ def parse_args() -> Settings:
         warmup=pick(args.warmup, 2, 1),
         rounds=pick(args.rounds, 3, 1),
         id_space=pick(args.id_space, 10_000, 1_000),
-        list_count=pick(args.list_count, 10_000, 1_000),
+        list_count=pick(args.list_count, 100_000, 1_000),
         list_duration=pick(args.duration, 5, 3),
         connections=args.connections,
         quiet_max=args.quiet_max,
@@ -440,6 +453,7 @@ class Bench:
     ports: set[int] = field(default_factory=set)
     rows: list[dict[str, Any]] = field(default_factory=list)
     sweeps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    memory: dict[str, Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
     # ---------------------------------------------------------------- stores
@@ -529,17 +543,6 @@ class Bench:
                 raise RuntimeError(f"{segment}: server not ready:\n{tail}")
             time.sleep(0.2)
         return proc, port
-
-    def product_env(self, url: str) -> dict[str, str]:
-        return {
-            "REGISTRY_STORE_URL": url,
-            "REGISTRY_SERVICE_KEYS": f"bench={KEY}",
-            "REGISTRY_AUTO_APPROVE_ACCOUNTS": "bench",
-            "REGISTRY_TTL_ACCOUNT": "bench",
-            "REGISTRY_TTL_OPEN": "true",
-            "REGISTRY_DEFAULT_TTL_SECONDS": "3600",
-            "REGISTRY_MAX_PAGE_SIZE": "500",
-        }
 
     # ---------------------------------------------------------------- load
     def wrk(self, port: int, ep: Endpoint, seconds: int, connections: int) -> dict[str, float]:
@@ -682,6 +685,15 @@ class Bench:
         self.sweeps[store] = found
         log(f"  sweep of 100 due among {self.settings.list_count} on {store}: {found['ms']} ms (busy before {pre:.0f})")
 
+    def memory_per_service(self) -> None:
+        """Store-level: the memory store's heap per service among ``list_count`` (``bench_memory.py``)."""
+        argv = ["taskset", "-c", str(self.settings.server_cpu), sys.executable, str(BENCH / "bench_memory.py")]
+        result = subprocess.run([*argv, "--count", str(self.settings.list_count)], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"bench_memory.py failed: {result.stderr[-1000:]}")
+        self.memory = json.loads(result.stdout.strip().splitlines()[-1])
+        log(f"  memory store: {self.memory['bytes_per_service']} bytes per service among {self.memory['count']}")
+
     # ---------------------------------------------------------------- segments
     @contextlib.contextmanager
     def server(self, segment: str, app: str, cwd: Path, env: dict[str, str]) -> Iterator[tuple[Any, int]]:
@@ -709,7 +721,7 @@ class Bench:
                             round_no, name, store, "baseline", proc, port, ep, settings.connections, settings.duration
                         )
             else:
-                env = self.product_env(self.store_url(store, "product"))
+                env = product_env(self.store_url(store, "product"))
                 with self.server(name, "example_app.app:app", ROOT, env) as (proc, port):
                     self.seed_http(port, settings.id_space)
                     for ep in PRODUCT:
@@ -730,7 +742,7 @@ class Bench:
             if store != "memory":
                 self.seed_list(store, url, None)
                 self.sweep(store, url)
-            with self.server(name, "example_app.app:app", ROOT, self.product_env(url)) as (proc, port):
+            with self.server(name, "example_app.app:app", ROOT, product_env(url)) as (proc, port):
                 if store == "memory":
                     self.seed_list(store, url, port)
                 for round_no in range(1, settings.rounds + 1):
@@ -756,6 +768,11 @@ class Bench:
             log(f"list pages of 100 among {settings.list_count} services, one client")
             for store in settings.stores:
                 self.list_segment(store)
+        if "memory" in settings.stores:
+            try:
+                self.memory_per_service()
+            except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
+                self.failures.append(f"memory per service: {exc}")
 
 
 async def _post_all(base: str, bodies: list[tuple[str, bytes]], headers: dict[str, str]) -> int:
@@ -1132,6 +1149,7 @@ def main() -> int:
         },
         "failures": bench.failures,
         "sweeps": bench.sweeps,
+        "memory": bench.memory,
     }
     (run_dir / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     publish(run_dir, bench.rows, meta, docs=settings.docs)
@@ -1142,6 +1160,10 @@ def publish(run_dir: Path, rows: list[dict[str, Any]], meta: dict[str, Any], *, 
     """The table, the page and the plot of one run, from its measurements; into the docs unless ``docs`` is false."""
     conf = meta["settings"]
     lines = summarize(rows, meta["sweeps"], conf["list_count"], conf["id_space"], conf["quiet_max"])
+    if meta.get("memory"):
+        found = meta["memory"]
+        figure = f"{found['kb']:.2f} KB ({found['bytes_per_service']:,} bytes) among {found['count']:,} services"
+        lines.append(Line("memory store per service (store-level)", figure, "≤ 2 KB", found["kb"] <= 2))
     (run_dir / "summary.json").write_text(json.dumps([ln.__dict__ for ln in lines], indent=2) + "\n")
     page = markdown(lines, rows, meta)
     title = f"litestar-registry vs bare Litestar handlers, {meta['finished']}"

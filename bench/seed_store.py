@@ -2,10 +2,11 @@
 
     .venv/bin/python bench/seed_store.py --url URL --count N
 
-Services ``list-000001`` .. are registered by account ``bench`` with a TTL of an hour, 500 at a time. Every service
-has the tag ``inventory`` and capability ``stock``; service ``i`` also has the tag ``group-{i % 10}`` and the
-capability ``cap-{i % 10}``, so that ``tag=group-3`` or ``capability=cap-3`` matches a tenth of them and
-``tag=nomatch`` none. The seed is not measured; it prints one JSON line with its count and duration.
+Services ``list-000001`` .. are registered by account ``bench`` with a TTL of an hour, in bulk (multi-row INSERTs on
+SQL, pipelined scripts on Redis: ``bench_register.fill``). Every service has the tag ``inventory`` and capability
+``stock``; service ``i`` also has the tag ``group-{i % 10}`` and the capability ``cap-{i % 10}``, so that
+``tag=group-3`` or ``capability=cap-3`` matches a tenth of them and ``tag=nomatch`` none. The seed is not measured;
+it prints one JSON line with its count and duration.
 
     .venv/bin/python bench/seed_store.py --url URL --sweep 3
 
@@ -26,6 +27,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_register import fill
 
 from litestar_registry.config import RegistryConfig
 from litestar_registry.core import states
@@ -55,17 +59,14 @@ def registration(i: int) -> Registration:
     )
 
 
-async def seed(url: str, count: int, batch: int) -> dict[str, object]:
+async def seed(url: str, count: int) -> dict[str, object]:
+    """Fill the store in bulk (``bench_register.fill``): 100,000 services in seconds on every store."""
     config = RegistryConfig(auto_approve_accounts=frozenset({"bench"}), default_ttl_seconds=3600.0)
     store = create_store(url, create_schema=True)
     await store.open()
     try:
         registry = Registry(store, registry_policy(config))
-        began = time.perf_counter()
-        for start in range(1, count + 1, batch):
-            stop = min(count, start + batch - 1)
-            await asyncio.gather(*(registry.register(registration(i), BENCH) for i in range(start, stop + 1)))
-        seconds = time.perf_counter() - began
+        seconds = await fill(registry, count, lambda i: registration(i + 1))
     finally:
         await store.close()
     return {"url": url.split("://")[0], "count": count, "seconds": round(seconds, 1), "per_s": round(count / seconds)}
@@ -99,12 +100,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", required=True)
     parser.add_argument("--count", type=int, default=10_000)
-    parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--sweep", type=int, default=0, help="time this many sweeps of 100 due instead of seeding")
     args = parser.parse_args()
     if not any(host in args.url for host in ("127.0.0.1", "localhost", "sqlite")):
         sys.exit("seed_store: loopback stores only")
-    work = sweep(args.url, args.sweep, 100) if args.sweep else seed(args.url, args.count, args.batch)
+    work = sweep(args.url, args.sweep, 100) if args.sweep else seed(args.url, args.count)
     print(json.dumps(asyncio.run(work)), flush=True)
     return 0
 

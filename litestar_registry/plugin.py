@@ -13,7 +13,7 @@ from litestar.plugins import CLIPlugin, InitPlugin
 
 from litestar_registry.api import hooks
 from litestar_registry.api.admin import AdminController
-from litestar_registry.api.dependencies import registry_dependencies
+from litestar_registry.api.dependencies import bind, registry_dependencies
 from litestar_registry.api.discovery import EntrypointController
 from litestar_registry.api.openapi import document_registry
 from litestar_registry.api.problems import exception_handlers
@@ -107,7 +107,11 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
         app_config.route_handlers.append(
             Router(
                 path=config.path,
-                route_handlers=[RegistryController, EntrypointController, AdminController],
+                route_handlers=[
+                    bind(RegistryController, registry=self.registry),
+                    EntrypointController,
+                    AdminController,
+                ],
                 dependencies=registry_dependencies(self.registry, self.authenticator, public_reads=config.public_reads),
                 exception_handlers=exception_handlers(),
                 guards=list(config.guards),

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from litestar import Request
+from litestar import Controller, Request
 from litestar.di import Provide
 
 from litestar_registry.api.pagination import page_size_dependency
@@ -12,7 +12,19 @@ from litestar_registry.core.auth import Authenticator, Principal
 from litestar_registry.core.errors import AuthenticationRequired
 from litestar_registry.core.registry import Registry
 
-__all__ = ("registry_dependencies",)
+__all__ = ("bind", "registry_dependencies")
+
+C = TypeVar("C", bound=type[Controller])
+
+
+def bind(controller: C, **attributes: Any) -> C:
+    """A subclass of ``controller`` whose handlers find ``attributes`` (the registry, settings) on ``self``.
+
+    What is fixed for the Router's lifetime need not be a dependency: Litestar resolves a handler's dependencies on
+    every request, and two or more at one level run in an anyio task group (a task each). A hot handler that reads
+    the registry from ``self`` and takes only its caller as a dependency resolves it inline.
+    """
+    return type(controller.__name__, (controller,), {"__module__": controller.__module__, **attributes})  # type: ignore[return-value]
 
 
 def registry_dependencies(

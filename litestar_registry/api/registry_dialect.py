@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 from litestar import Controller, Request, delete, get, post, put
@@ -75,24 +75,29 @@ def _registration(data: RegistrationRequest) -> Registration:
 
 
 class RegistryController(Controller):
-    """Service self-registration and heartbeats, and the registry's reads."""
+    """Service self-registration and heartbeats, and the registry's reads.
+
+    The plugin mounts a subclass bound to its registry (:func:`~litestar_registry.api.dependencies.bind`): handlers
+    use ``self.registry`` and take only their caller as a dependency, which Litestar resolves inline.
+    """
 
     path = "/registry"
+    registry: ClassVar[Registry]
 
     @post("/register", status_code=201, responses=WRITE_PROBLEMS, security=ANY_KEY, summary="Register a service")
     async def register(
-        self, request: AnyRequest, data: JSONBody[RegistrationRequest], registry_core: Core, registry_principal: Caller
+        self, request: AnyRequest, data: JSONBody[RegistrationRequest], registry_principal: Caller
     ) -> Envelope[RegistrationResponse]:
         """Register a new service. Known accounts and slugs are approved at once; others wait for an admin."""
-        record = await registry_core.register(_registration(data), registry_principal)
+        record = await self.registry.register(_registration(data), registry_principal)
         return envelope(request, registration_response(record, changed=True))
 
     @put("/register", responses={**WRITE_PROBLEMS, **problems(404)}, security=ANY_KEY, summary="Re-register a service")
     async def reregister(
-        self, request: AnyRequest, data: JSONBody[RegistrationRequest], registry_core: Core, registry_principal: Caller
+        self, request: AnyRequest, data: JSONBody[RegistrationRequest], registry_principal: Caller
     ) -> Envelope[RegistrationResponse]:
         """Update a registered service. Idempotent; a version change is added to its version history."""
-        record, changed = await registry_core.update(_registration(data), registry_principal)
+        record, changed = await self.registry.update(_registration(data), registry_principal)
         return envelope(request, registration_response(record, changed=changed))
 
     @delete(
@@ -102,11 +107,9 @@ class RegistryController(Controller):
         security=ANY_KEY,
         summary="Deregister",
     )
-    async def deregister(
-        self, data: JSONBody[DeregistrationRequest], registry_core: Core, registry_principal: Caller
-    ) -> None:
+    async def deregister(self, data: JSONBody[DeregistrationRequest], registry_principal: Caller) -> None:
         """Deregister a service; refused (409) while it has active dependents."""
-        await registry_core.deregister(data.slug, registry_principal, reason=data.reason)
+        await self.registry.deregister(data.slug, registry_principal, reason=data.reason)
 
     @post(
         "/heartbeat",
@@ -116,7 +119,7 @@ class RegistryController(Controller):
         summary="Heartbeat",
     )
     async def heartbeat(
-        self, request: AnyRequest, data: JSONBody[HeartbeatRequest], registry_core: Core, registry_principal: Caller
+        self, request: AnyRequest, data: JSONBody[HeartbeatRequest], registry_principal: Caller
     ) -> Envelope[HeartbeatResponse]:
         """Refresh the service's deadline, reset its failure count and restore it from degraded.
 
@@ -133,7 +136,7 @@ class RegistryController(Controller):
             reported_at=data.timestamp,
         )
         beat = Heartbeat(slug=data.slug, health=health, version=data.version)
-        record, version_changed = await registry_core.heartbeat(beat, registry_principal)
+        record, version_changed = await self.registry.heartbeat(beat, registry_principal)
         answer = HeartbeatResponse(
             slug=record.slug,
             status=record.status,
@@ -174,11 +177,9 @@ class RegistryController(Controller):
         return envelope(request, views, count=len(views), next_cursor=encode_cursor(page.next_after), limit=size)
 
     @get("/services/{slug:str}", responses=problems(401, 404), opt=READ, security=ANY_KEY, summary="Get a service")
-    async def get_service(
-        self, request: AnyRequest, slug: SlugPath, registry_core: Core, registry_reader: Reader
-    ) -> Envelope[ServiceView]:
+    async def get_service(self, request: AnyRequest, slug: SlugPath, registry_reader: Reader) -> Envelope[ServiceView]:
         """One service as it stands now, whatever its status."""
-        return envelope(request, ServiceView.of(await _visible(registry_core, slug, registry_reader)))
+        return envelope(request, ServiceView.of(await _visible(self.registry, slug, registry_reader)))
 
     @get(
         "/services/{slug:str}/versions",

@@ -10,7 +10,7 @@ import hmac
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 from litestar import Controller, Request, Response, Router, delete, get, post, put
@@ -22,6 +22,7 @@ from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_422_UNPROCESSABLE_E
 from litestar.types import ExceptionHandlersMap, Guard
 
 from litestar_registry.api import hooks
+from litestar_registry.api.dependencies import bind
 from litestar_registry.api.openapi import TTL_KEY, WRITE, secure
 from litestar_registry.api.problems import TOO_DEEP, invalid_fields, log_unexpected, status_of
 from litestar_registry.core import errors
@@ -303,9 +304,16 @@ ServiceKey = Annotated[
 
 
 class TtlDialect(Controller):
-    """Service registration with TTL keepalive (seed 004)."""
+    """Service registration with TTL keepalive (seed 004).
+
+    :func:`ttl_router` mounts a subclass bound to one registry and its settings (``registry``, ``settings``): the
+    handlers read them as attributes rather than as dependencies, so a ping resolves one dependency (its caller), and
+    Litestar runs it inline instead of spawning a task group for a batch of them on every request.
+    """
 
     path = "/"
+    registry: ClassVar[Registry]
+    settings: ClassVar[TtlSettings]
 
     @post(
         "/$register",
@@ -319,11 +327,10 @@ class TtlDialect(Controller):
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[RegisterRequest],
-        registry_core: NamedDependency[Registry],
         registry_ttl_writer: NamedDependency[Principal],
-        registry_ttl: NamedDependency[TtlSettings],
     ) -> RegisterResponse:
         """Register or re-register (latest wins; ``registered_at`` is kept). Never a conflict for a known id."""
+        settings = self.settings
         sent = msgspec.json.decode(await request.body())["info"]
         info = data.info
         registration = Registration(
@@ -332,43 +339,42 @@ class TtlDialect(Controller):
             version=info.version,
             description=info.description,
             base_url=data.url,
-            ttl_seconds=data.ttl_seconds or registry_ttl.ttl_seconds,
-            expiry_windows=registry_ttl.expiry_windows,
+            ttl_seconds=data.ttl_seconds or settings.ttl_seconds,
+            expiry_windows=settings.expiry_windows,
             extensions={EXTENSION: {"info": _stored_info(sent, info)}},
         )
-        record, created = await registry_core.upsert(registration, registry_ttl_writer)
+        record, created = await self.registry.upsert(registration, registry_ttl_writer)
         return RegisterResponse(
             id=record.slug,
             status="registered",
             service_url=data.url,
             message="Service registered successfully" if created else "Service registration updated",
             ttl_seconds=_whole(record.ttl_seconds),
-            ping_url=f"{str(request.base_url).rstrip('/')}{registry_ttl.path}/{record.slug}/$ping",
+            ping_url=f"{str(request.base_url).rstrip('/')}{settings.path}/{record.slug}/$ping",
         )
 
     @put("/{id:str}/$ping", responses=KEYED_ERRORS, security=TTL_KEY, opt=WRITE, summary="Keepalive ping")
     async def ping(
         self,
         id: ServiceId,
-        registry_core: NamedDependency[Registry],
         registry_ttl_writer: NamedDependency[Principal],
     ) -> PingResponse:
         """Reset the service's TTL. 404 for an unknown or expired id: the client's cue to register again."""
-        record = await registry_core.ping(id, registry_ttl_writer)
+        record = await self.registry.ping(id, registry_ttl_writer)
         return PingResponse(
             id=record.slug, status="alive", last_ping_at=_iso(record.last_seen_at), expires_at=_iso(record.expires_at)
         )
 
     @get("/", responses=_responses(), summary="List services")
-    async def list_services(self, registry_core: NamedDependency[Registry]) -> ServiceList:
+    async def list_services(self) -> ServiceList:
         """Every live service (public)."""
-        entries = [_entry(record) for record in await registry_core.all_live()]
+        entries = [_entry(record) for record in await self.registry.all_live()]
         return ServiceList(count=len(entries), services=entries)
 
     @get("/{id:str}", responses=_responses(404), summary="Get a service")
-    async def get_service(self, id: ServiceId, registry_core: NamedDependency[Registry]) -> ServiceEntry:
+    async def get_service(self, id: ServiceId) -> ServiceEntry:
         """One live service (public); 404 once it went silent past its TTL, swept or not."""
-        return _entry(await registry_core.get_live(id))
+        return _entry(await self.registry.get_live(id))
 
     @delete(
         "/{id:str}",
@@ -381,12 +387,11 @@ class TtlDialect(Controller):
     async def deregister(
         self,
         id: ServiceId,
-        registry_core: NamedDependency[Registry],
         registry_ttl_writer: NamedDependency[Principal],
     ) -> None:
         """Remove the service."""
-        await registry_core.get_live(id)
-        await registry_core.deregister(id, registry_ttl_writer, reason="deregistered through the TTL dialect")
+        await self.registry.get_live(id)
+        await self.registry.deregister(id, registry_ttl_writer, reason="deregistered through the TTL dialect")
 
 
 class TtlSettings(msgspec.Struct, kw_only=True, frozen=True):
@@ -418,12 +423,6 @@ def ttl_router(
     principal = Principal(account=settings.account, role=Role.SERVICE)
     expected = settings.key.encode() if settings.key else None
 
-    def provide_core() -> Registry:
-        return registry
-
-    def provide_settings() -> TtlSettings:
-        return settings
-
     def provide_writer(x_service_key: ServiceKey = None) -> Principal:
         if expected is None:
             if settings.open:
@@ -440,12 +439,8 @@ def ttl_router(
 
     router = Router(
         path=settings.path,
-        route_handlers=[TtlDialect],
-        dependencies={
-            "registry_core": Provide(provide_core, sync_to_thread=False),
-            "registry_ttl": Provide(provide_settings, sync_to_thread=False),
-            "registry_ttl_writer": Provide(provide_writer, sync_to_thread=False),
-        },
+        route_handlers=[bind(TtlDialect, registry=registry, settings=settings)],
+        dependencies={"registry_ttl_writer": Provide(provide_writer, sync_to_thread=False)},
         exception_handlers=HANDLERS,
         guards=list(guards),
         include_in_schema=include_in_schema,

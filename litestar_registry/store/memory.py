@@ -37,8 +37,24 @@ from litestar_registry.store.filters import matches
 __all__ = ("MemoryServiceStore",)
 
 
+Label = tuple[str, str]
+"""An index key: ``("status", value)``, ``("tag", value)`` or ``("capability", value)``."""
+
+
+def _labels(record: ServiceRecord) -> set[Label]:
+    return {
+        ("status", record.status.value),
+        *(("tag", tag) for tag in record.tags),
+        *(("capability", capability) for capability in record.capabilities),
+    }
+
+
 class MemoryServiceStore(ServiceStore):
     """Dicts, a sorted slug list for cursor pages, and a heap on ``next_check_at`` so a sweep costs what is due.
+
+    Filters use indexes as on the other stores: a sorted slug list per status, tag and capability, so a filtered page
+    walks only the slugs of its most selective filter (a tag that matches nothing costs nothing). Text search (``q``)
+    scans, bounded by the page: it stops once the page is full.
 
     Every method runs without awaiting in between, so each is atomic on the event loop (and never yields to it): the
     change log is a list appended in the same step as the record, its ids consecutive from a counter, so the event
@@ -54,8 +70,19 @@ class MemoryServiceStore(ServiceStore):
         self._due: list[tuple[datetime, str, int]] = []
         """Heap of (next_check_at, slug, contact_revision); entries whose contact revision is stale are dropped
         lazily."""
+        self._index: dict[Label, list[str]] = {}
+        """Sorted slugs per status, tag and capability."""
         self._events: list[ChangeEvent] = []
         self._last_id = 0
+
+    def _reindex(self, slug: str, before: set[Label], after: set[Label]) -> None:
+        for label in before - after:
+            slugs = self._index[label]
+            del slugs[bisect.bisect_left(slugs, slug)]
+            if not slugs:
+                del self._index[label]
+        for label in after - before:
+            bisect.insort(self._index.setdefault(label, []), slug)
 
     def _log(self, drafts: Iterable[EventDraft]) -> None:
         """Append ``drafts`` to the change log, numbered from the counter (call in the same step as the change)."""
@@ -76,6 +103,13 @@ class MemoryServiceStore(ServiceStore):
         previous = self._records.get(record.slug)
         if previous is None:
             bisect.insort(self._slugs, record.slug)
+            self._reindex(record.slug, set(), _labels(record))
+        elif (previous.status, previous.tags, previous.capabilities) != (
+            record.status,
+            record.tags,
+            record.capabilities,
+        ):
+            self._reindex(record.slug, _labels(previous), _labels(record))
         self._records[record.slug] = record
         schedule = (record.next_check_at, record.contact_revision)
         if record.next_check_at is not None and (
@@ -165,11 +199,24 @@ class MemoryServiceStore(ServiceStore):
     async def get(self, slug: str) -> ServiceRecord | None:
         return self._records.get(slug)
 
+    def _candidates(self, query: ServiceQuery) -> list[str]:
+        """The sorted slugs a page must walk: those of the query's most selective indexed filter, or every slug."""
+        lists = [self._slugs]
+        if query.tag is not None:
+            lists.append(self._index.get(("tag", query.tag), []))
+        if query.capability is not None:
+            lists.append(self._index.get(("capability", query.capability), []))
+        if query.statuses is not None and len(query.statuses) == 1:
+            (status,) = query.statuses
+            lists.append(self._index.get(("status", status.value), []))
+        return min(lists, key=len)
+
     async def find(self, query: ServiceQuery) -> Page:
-        start = bisect.bisect_right(self._slugs, query.after) if query.after is not None else 0
+        slugs = self._candidates(query)
+        start = bisect.bisect_right(slugs, query.after) if query.after is not None else 0
         items: list[ServiceRecord] = []
-        for slug in self._slugs[start:]:
-            record = self._records[slug]
+        for position in range(start, len(slugs)):
+            record = self._records[slugs[position]]
             if not matches(record, query):
                 continue
             if len(items) == query.limit:
@@ -185,6 +232,7 @@ class MemoryServiceStore(ServiceStore):
             return False
         self._log(events)
         del self._records[slug]
+        self._reindex(slug, _labels(current), set())
         self._history.pop(slug, None)
         self._dropped.pop(slug, None)
         del self._slugs[bisect.bisect_left(self._slugs, slug)]

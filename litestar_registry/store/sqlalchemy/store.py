@@ -165,6 +165,22 @@ def create_store_engine(url: str, **options: Any) -> AsyncEngine:
     return engine
 
 
+def _autocommit(engine: AsyncEngine) -> bool:
+    """Whether the engine's connections start in autocommit (our own SQLite engines do)."""
+    # What create_engine(isolation_level=...) set for every new connection.
+    return getattr(engine.dialect, "_on_connect_isolation_level", None) == "AUTOCOMMIT"
+
+
+@asynccontextmanager
+async def _transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """``engine.begin()``, also on an engine whose connections start in autocommit (where BEGIN would be a no-op)."""
+    async with engine.connect() as conn:
+        if _autocommit(engine):
+            conn = await conn.execution_options(isolation_level="SERIALIZABLE")
+        async with conn.begin():
+            yield conn
+
+
 _LIVE_VALUES = sorted(status.value for status in LIVE)
 
 
@@ -471,6 +487,12 @@ class SQLAlchemyServiceStore(ServiceStore):
                 self._engine_options.update(pool_size=pool_size, max_overflow=0)
             elif url.lower().startswith("postgresql"):
                 self._engine_options.update(pool_size=DEFAULT_POSTGRES_POOL_SIZE, max_overflow=0)
+        if url is not None and url.lower().startswith("sqlite"):
+            # The hot paths (touch, get) are single statements on autocommit connections. On aiosqlite, switching a
+            # pooled connection to autocommit and back costs four extra trips to its thread per call (the isolation
+            # level both ways, and a three-step PRAGMA on return): our own SQLite engine starts in autocommit, and
+            # the rarer transactions switch instead (see _transaction).
+            self._engine_options.setdefault("isolation_level", "AUTOCOMMIT")
         self._engine: AsyncEngine | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._postgres = False
@@ -501,7 +523,7 @@ class SQLAlchemyServiceStore(ServiceStore):
             if self._create_schema:
                 from litestar_registry.store.sqlalchemy.migrate import ensure_schema
 
-                async with engine.begin() as conn:
+                async with _transaction(engine) as conn:
                     await conn.run_sync(ensure_schema)
         except BaseException:
             if self._url is not None:
@@ -515,7 +537,9 @@ class SQLAlchemyServiceStore(ServiceStore):
     def migration_target(self) -> tuple[str, dict[str, Any]]:
         """The URL (password included) and engine options that reach this store's database, for its migrations."""
         if self._url is not None:  # the pool's size aside: migrations run on a pool-less engine of their own
-            return self._url, {k: v for k, v in self._engine_options.items() if not k.startswith(_POOL_OPTIONS)}
+            # Alembic runs each migration in a transaction: not on an autocommit engine.
+            options = self._engine_options.items()
+            return self._url, {k: v for k, v in options if not k.startswith(_POOL_OPTIONS) and k != "isolation_level"}
         engine = cast("SQLAlchemyAsyncConfig", self._config).get_engine()
         return engine.url.render_as_string(hide_password=False), {}
 
@@ -547,7 +571,7 @@ class SQLAlchemyServiceStore(ServiceStore):
     @asynccontextmanager
     async def _begin(self) -> AsyncIterator[AsyncConnection]:
         """A transaction on a connection of its own."""
-        async with self._engine_here() as engine, engine.begin() as conn:
+        async with self._engine_here() as engine, _transaction(engine) as conn:
             yield conn
 
     @asynccontextmanager
@@ -573,7 +597,10 @@ class SQLAlchemyServiceStore(ServiceStore):
     async def _single(self) -> AsyncIterator[AsyncConnection]:
         """A connection in autocommit mode, for one statement: no BEGIN and COMMIT around it, one round trip."""
         async with self._engine_here() as engine, engine.connect() as conn:
-            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+            if _autocommit(engine):
+                yield conn
+            else:
+                yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     async def create(
         self, record: ServiceRecord, history: VersionEntry, *, events: Sequence[EventDraft] = ()
