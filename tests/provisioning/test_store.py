@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import msgspec
 import pytest
 
 from litestar_registry.core.errors import IllegalTransition, StaleWrite
@@ -257,3 +259,27 @@ async def test_a_token_is_claimed_once_and_claiming_it_retires_its_siblings(stor
     await store.revoke_tokens(record.id, step="b", at=T0)
     assert await store.claim_token(other_step, at=T0, payload={}) is None
     assert await store.get_token("0" * 64) is None
+
+
+async def test_writes_are_transactions_also_on_the_registry_stores_autocommit_engine(tmp_path: Path) -> None:
+    """Beside a SQLite registry store the read model shares its engine, whose connections start in autocommit."""
+    from sqlalchemy import insert
+
+    from litestar_registry.provisioning.store.sqlalchemy import SQLAlchemyProvisioningStore, _plain, _workflows
+    from litestar_registry.store.sqlalchemy import SQLAlchemyServiceStore
+    from tests.provisioning.conftest import sqlite_url
+
+    async with (
+        SQLAlchemyServiceStore(url=sqlite_url(tmp_path), create_schema=True) as registry,
+        SQLAlchemyProvisioningStore(engine=registry.engine) as store,
+    ):
+        record = workflow(T0)
+
+        async def half_way() -> None:
+            async with store._write() as conn:
+                await conn.execute(insert(_workflows).values(**_plain(msgspec.structs.asdict(record))))
+                raise RuntimeError("half way")
+
+        with pytest.raises(RuntimeError, match="half way"):
+            await half_way()
+        assert await store.get_workflow(record.id) is None  # rolled back, not committed on its own

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -24,6 +25,7 @@ from litestar_registry.webhooks.models import (
 )
 from litestar_registry.webhooks.states import DeliveryEvent, DeliveryState
 from litestar_registry.webhooks.store import Outcome, WebhookStore
+from tests.provisioning.conftest import sqlite_url
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
 S = DeliveryState
@@ -206,3 +208,26 @@ async def test_deleting_a_subscription_takes_its_deliveries_and_attempts(webhook
     assert await webhook_store.get_delivery(webhook_id(drop.id, 1)) is None
     assert await webhook_store.list_attempts(webhook_id(drop.id, 1)) == []
     assert len(await webhook_store.list_attempts(webhook_id(keep.id, 1))) == 1
+
+
+async def test_writes_are_transactions_also_on_the_registry_stores_autocommit_engine(tmp_path: Path) -> None:
+    """Beside a SQLite registry store the webhook records share its engine, whose connections start in autocommit."""
+    from sqlalchemy import insert
+
+    from litestar_registry.store.sqlalchemy import SQLAlchemyServiceStore
+    from litestar_registry.webhooks.store.sqlalchemy import SQLAlchemyWebhookStore, _plain, _subscriptions
+
+    async with (
+        SQLAlchemyServiceStore(url=sqlite_url(tmp_path), create_schema=True) as registry,
+        SQLAlchemyWebhookStore(engine=registry.engine) as store,
+    ):
+        record = subscription()
+
+        async def half_way() -> None:
+            async with store._write() as conn:
+                await conn.execute(insert(_subscriptions).values(**_plain(msgspec.structs.asdict(record))))
+                raise RuntimeError("half way")
+
+        with pytest.raises(RuntimeError, match="half way"):
+            await half_way()
+        assert await store.get_subscription(record.id) is None  # rolled back, not committed on its own

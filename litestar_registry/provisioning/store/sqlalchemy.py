@@ -52,6 +52,7 @@ from litestar_registry.provisioning.store.tables import (
     ProvisioningWorkflowModel,
 )
 from litestar_registry.provisioning.tokens import CallbackTokenRecord
+from litestar_registry.store.sqlalchemy.store import _transaction as transaction
 from litestar_registry.store.sqlalchemy.store import create_store_engine
 
 __all__ = ("SQLAlchemyProvisioningStore",)
@@ -135,7 +136,7 @@ class SQLAlchemyProvisioningStore(ProvisioningStore):
             if self._create_schema:
                 from litestar_registry.store.sqlalchemy.migrate import ensure_schema
 
-                async with engine.begin() as conn:
+                async with transaction(engine) as conn:
                     await conn.run_sync(ensure_schema)
         except BaseException:
             if self._shared is None:
@@ -151,12 +152,12 @@ class SQLAlchemyProvisioningStore(ProvisioningStore):
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction; on SQLite, one at a time per store."""
+        """A transaction; on SQLite, one at a time per store (also on the registry store's autocommit engine)."""
         if self._writes is None:
-            async with self.engine.begin() as conn:
+            async with transaction(self.engine) as conn:
                 yield conn
             return
-        async with self._writes, self.engine.begin() as conn:
+        async with self._writes, transaction(self.engine) as conn:
             yield conn
 
     @asynccontextmanager

@@ -26,6 +26,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from litestar_registry.store.sqlalchemy.store import _transaction as transaction
 from litestar_registry.store.sqlalchemy.store import create_store_engine
 from litestar_registry.webhooks.errors import DeliveryNotFound
 from litestar_registry.webhooks.models import (
@@ -137,7 +138,7 @@ class SQLAlchemyWebhookStore(WebhookStore):
             if self._create_schema:
                 from litestar_registry.store.sqlalchemy.migrate import ensure_schema
 
-                async with engine.begin() as conn:
+                async with transaction(engine) as conn:
                     await conn.run_sync(ensure_schema)
         except BaseException:
             if self._shared is None:
@@ -153,12 +154,16 @@ class SQLAlchemyWebhookStore(WebhookStore):
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction; on SQLite, one at a time per store."""
+        """A transaction; on SQLite, one at a time per store.
+
+        Also on the registry store's own SQLite engine, whose connections start in autocommit (where a plain
+        ``engine.begin()`` would issue no BEGIN, and each statement would commit on its own).
+        """
         if self._writes is None:
-            async with self.engine.begin() as conn:
+            async with transaction(self.engine) as conn:
                 yield conn
             return
-        async with self._writes, self.engine.begin() as conn:
+        async with self._writes, transaction(self.engine) as conn:
             yield conn
 
     @asynccontextmanager
