@@ -50,6 +50,7 @@ __all__ = (
     "payload_of",
     "service_draft",
     "sweep_topic",
+    "with_status",
 )
 
 CATALOG_VERSION = "1.0"
@@ -148,6 +149,8 @@ class ServiceDeregistered(ServiceRef, kw_only=True, frozen=True):
 
     previous_status: ServiceStatus
     by: str | None = None
+    reason: str | None = None
+    """Why, as the caller said it (a deregistration's ``reason``), when it said."""
 
 
 class WorkflowRef(msgspec.Struct, kw_only=True, frozen=True):
@@ -258,13 +261,21 @@ class EventLog(ABC):
     ) -> EventPage:
         """Return up to ``limit`` events with ``id > after``, oldest first, of the given topics and subject.
 
+        ``topics`` (any of them) and ``subject`` filter; ``None`` takes all. Ids are given in commit order: once a
+        reader has seen id ``n``, no event with an id at or below ``n`` appears later, so following the log with
+        ``after=`` the last id seen misses nothing. ``limit=0`` reads only ``last_id``, the cheap check of a long poll.
+        ``last_id`` is the highest id ever appended, whatever the filters and retention (0 before the first).
+
         Events dropped by retention are simply missing: a reader whose cursor is older than the oldest event kept
         sees a gap in ids, never an error.
         """
 
     @abstractmethod
     async def trim_events(self, *, keep_after: int | None = None, older_than: datetime | None = None) -> int:
-        """Drop events with ``id <= keep_after`` or ``occurred_at < older_than``, by index; return how many."""
+        """Drop events with ``id <= keep_after`` or ``occurred_at < older_than``, by index; return how many.
+
+        The id counter is kept: ids are never reused, and ``last_id`` stays what it was.
+        """
 
 
 # --- building events --------------------------------------------------------------------------------------------
@@ -293,6 +304,7 @@ def service_draft(
     previous_status: ServiceStatus | None = None,
     previous_version: str | None = None,
     by: str | None = None,
+    reason: str | None = None,
 ) -> EventDraft:
     """The event a change to ``record`` appends under ``topic``, built from the record as stored after the change.
 
@@ -313,7 +325,7 @@ def service_draft(
     elif topic in (Topic.SERVICE_APPROVED, Topic.SERVICE_REJECTED):
         data["by"] = by
     elif topic is Topic.SERVICE_DEREGISTERED:
-        data |= {"previous_status": str(before), "by": by}
+        data |= {"previous_status": str(before), "by": by, "reason": reason}
     else:  # degraded, recovered, expired
         data |= {
             "previous_status": str(before),
@@ -322,6 +334,18 @@ def service_draft(
         if topic is Topic.SERVICE_DEGRADED:
             data["failure_count"] = record.failure_count
     return EventDraft(topic=topic, occurred_at=at, subject=record.slug, data=data)
+
+
+def with_status(draft: EventDraft, status: ServiceStatus) -> EventDraft:
+    """``draft`` saying that the service's status after the change is ``status``.
+
+    A data write that keeps the status (``ServiceStore.replace`` without ``Rewrite.status``) cannot know it when the
+    core builds its events: contact or a sweep may move it between the read and the write. The store, which decides,
+    sets it in the same atomic write, so every event tells the status as stored.
+    """
+    if draft.data.get("status") == status.value:
+        return draft
+    return msgspec.structs.replace(draft, data={**draft.data, "status": status.value})
 
 
 _CONTACT_TOPICS: Mapping[tuple[ServiceStatus, ServiceStatus], Topic] = {

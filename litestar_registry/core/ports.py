@@ -14,16 +14,21 @@ backend:
   step of the event loop), so several app instances sharing one store never both win the same race.
 * **Cheap hot paths.** ``touch`` is one round trip; ``sweep_due`` costs what is due, not how many services exist.
 * **Bounded history.** An append drops the oldest entries beyond ``history_limit`` in the same atomic write.
+* **The change log is the outbox.** A store is also the :class:`~litestar_registry.core.events.EventLog` of its
+  records: ``create``, ``replace`` and ``delete`` append the events they are given, ``touch`` a contact's and
+  ``sweep_due`` a sweep's transitions, each in the same atomic write as the change and only when the change is
+  written. Ids grow strictly, in commit order.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import NamedTuple, Self
 
+from litestar_registry.core.events import EventDraft, EventLog, Topic
 from litestar_registry.core.models import (
     Contact,
     Page,
@@ -34,7 +39,7 @@ from litestar_registry.core.models import (
     VersionPage,
 )
 
-__all__ = ("Advance", "ServiceStore")
+__all__ = ("Advance", "ServiceStore", "Touched")
 
 Advance = Callable[[ServiceRecord, datetime], ServiceRecord]
 """The core's time step: the record as silence leaves it at the given instant.
@@ -42,13 +47,23 @@ Advance = Callable[[ServiceRecord, datetime], ServiceRecord]
 It may change only ``status``, ``failure_count`` and ``next_check_at``; a store writes back only those."""
 
 
-class ServiceStore(ABC):
-    """Persistence for service records and their version history."""
+class Touched(NamedTuple):
+    """What a contact did (:meth:`ServiceStore.touch_logged`)."""
 
-    async def open(self) -> None:  # noqa: B027 - optional hook, most stores need nothing
+    record: ServiceRecord | None
+    """The record as stored now, or ``None`` when nothing matched (as :meth:`ServiceStore.touch` answers)."""
+    topic: Topic | None
+    """The topic of the event the contact appended (``service.recovered``, ``service.degraded``), if it moved the
+    status; ``None`` for the steady state, which appends nothing."""
+
+
+class ServiceStore(EventLog, ABC):
+    """Persistence for service records, their version history and the change log of both."""
+
+    async def open(self) -> None:
         """Acquire connections (and, where configured, create the schema). Called once at app startup."""
 
-    async def close(self) -> None:  # noqa: B027 - optional hook
+    async def close(self) -> None:
         """Release every connection. Called once at app shutdown; the store is unusable afterwards."""
 
     async def __aenter__(self) -> Self:
@@ -61,8 +76,10 @@ class ServiceStore(ABC):
         await self.close()
 
     @abstractmethod
-    async def create(self, record: ServiceRecord, history: VersionEntry) -> ServiceRecord:
-        """Insert a new service and its first history entry, together.
+    async def create(
+        self, record: ServiceRecord, history: VersionEntry, *, events: Sequence[EventDraft] = ()
+    ) -> ServiceRecord:
+        """Insert a new service, its first history entry and ``events``, together.
 
         Returns:
             The stored record (``revision`` and ``contact_revision`` 1).
@@ -80,6 +97,7 @@ class ServiceStore(ABC):
         history: VersionEntry | None = None,
         rewrite: Rewrite | None = None,
         history_limit: int | None = None,
+        events: Sequence[EventDraft] = (),
     ) -> ServiceRecord:
         """A data write: overwrite the data of ``record.slug`` if its ``revision`` is still ``expected_revision``.
 
@@ -99,7 +117,8 @@ class ServiceStore(ABC):
         or the clock restarts, and only then. A change of TTL or expiry windows must restart the clock.
 
         ``history``, when given, is appended in the same atomic write, which also drops the oldest entries beyond
-        ``history_limit`` (``None``: no limit).
+        ``history_limit`` (``None``: no limit). So are ``events``, each saying the status as stored (see
+        :func:`~litestar_registry.core.events.with_status`): a write that keeps the status learns it only there.
 
         Returns:
             The record as stored now (``revision`` is ``expected_revision + 1``; status and contact state as decided).
@@ -123,8 +142,12 @@ class ServiceStore(ABC):
         """
 
     @abstractmethod
-    async def delete(self, slug: str, *, expected_revision: int | None = None) -> bool:
+    async def delete(
+        self, slug: str, *, expected_revision: int | None = None, events: Sequence[EventDraft] = ()
+    ) -> bool:
         """Remove the record and its history; with ``expected_revision``, only if the (data) revision still matches.
+
+        ``events`` are appended in the same atomic write, only when a record is removed.
 
         Contact since the revision was read does not prevent the removal.
 
@@ -132,9 +155,13 @@ class ServiceStore(ABC):
             Whether a record was removed.
         """
 
-    @abstractmethod
     async def touch(self, slug: str, contact: Contact) -> ServiceRecord | None:
-        """Apply a heartbeat or ping in one atomic round trip.
+        """Apply a heartbeat or ping in one atomic round trip: :meth:`touch_logged` without the topic."""
+        return (await self.touch_logged(slug, contact)).record
+
+    @abstractmethod
+    async def touch_logged(self, slug: str, contact: Contact) -> Touched:
+        """Apply a heartbeat or ping in one atomic round trip, appending the event of a status it moves.
 
         Matches only when the record's status is in ``contact.from_statuses``, ``contact.at < expires_at`` and (when
         ``contact.account`` is set) the record's ``account`` equals it. Then, unless ``contact.at`` is older than the
@@ -144,9 +171,14 @@ class ServiceStore(ABC):
         to ``contact.health`` when given, and bump ``contact_revision``. ``revision`` and ``updated_at`` do not
         change: contact is not data.
 
+        The store decides the transition in the same atomic write: when the status it replaces differs from
+        ``contact.status`` and :func:`~litestar_registry.core.events.contact_topic` names a topic for the pair, it
+        appends that event (:func:`~litestar_registry.core.events.service_draft` of the record as stored, at
+        ``contact.at``). Contact that keeps the status appends nothing and stays one round trip.
+
         Returns:
             The record as stored now (updated, or as it was for an older contact), or ``None`` when nothing matched
-            (no such slug, or not in a state that takes contact).
+            (no such slug, or not in a state that takes contact); and the topic appended, if any.
         """
 
     @abstractmethod
@@ -173,7 +205,9 @@ class ServiceStore(ABC):
         is conditional on the ``contact_revision`` read, so a record whose contact state or status moved since it
         was read (contact, a data write that set the status, another sweeper) is skipped, not overwritten. A data
         write that keeps the status does not move ``contact_revision`` and never spoils a claim. Records that
-        ``advance`` leaves unchanged are not written.
+        ``advance`` leaves unchanged are not written. For each record written, the event of
+        :func:`~litestar_registry.core.events.sweep_topic` (``service.degraded``, ``service.expired``), if any, is
+        appended in the same conditional write, at ``now``: a record another caller claimed appends nothing here.
 
         Returns:
             ``(before, after)`` for every record this call changed, ``after`` as stored.

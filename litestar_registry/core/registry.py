@@ -7,6 +7,7 @@ class, so a service registered through one is visible through the other.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from litestar_registry.core.errors import (
     ServiceNotFound,
     StaleWrite,
 )
+from litestar_registry.core.events import EventDraft, Topic, service_draft, sweep_topic
 from litestar_registry.core.models import (
     Contact,
     Entrypoint,
@@ -43,11 +45,15 @@ from litestar_registry.core.ports import ServiceStore
 from litestar_registry.core.states import Event
 from litestar_registry.core.validation import check_slug, check_storable
 
-__all__ = ("DependentsCheck", "Registry", "RegistryPolicy")
+__all__ = ("DependentsCheck", "EventsHook", "Registry", "RegistryPolicy")
+
+logger = logging.getLogger("litestar_registry.registry")
 
 S = ServiceStatus
 DependentsCheck = Callable[[str], Awaitable[Sequence[str]]]
 """Given a slug, the names of whatever actively depends on it (workflows, a host's subscriptions, ...)."""
+EventsHook = Callable[[], Awaitable[None]]
+"""Awaited after a write of the core appended events to the change log (to wake whoever follows the log)."""
 _WRITE_ATTEMPTS = 8
 """Data writes that lose a race to another data write are retried this often before giving up with a conflict.
 Contact never makes one lose: it does not move the data revision."""
@@ -96,11 +102,15 @@ class Registry:
         *,
         clock: Clock | None = None,
         dependents_checks: Sequence[DependentsCheck] = (),
+        on_events: EventsHook | None = None,
     ) -> None:
         self.store = store
         self.policy = policy
         self.clock = clock or SystemClock()
         self.dependents_checks = list(dependents_checks)
+        self.on_events = on_events
+        """Awaited after every write of the core that appended at least one event (touches and sweeps that moved a
+        status included); what it raises is logged and swallowed, so a write that succeeded never fails for it."""
 
     # --- writes -----------------------------------------------------------------------------------------------
 
@@ -133,7 +143,7 @@ class Registry:
                 from_statuses=states.sources(Event.UPDATE), restart_at=now if _clock_changed(current, updated) else None
             )
             try:
-                return await self._replace(current, updated, now, rewrite), True
+                return await self._replace(current, updated, now, rewrite, _change_events(current, updated, now)), True
             except StaleWrite:
                 await _backoff(attempt)
         raise ServiceConflict(f"service '{registration.slug}' is changing too fast to update; retry")
@@ -151,8 +161,9 @@ class Registry:
         """
         if force and not principal.is_admin:
             raise AccessDenied("only an admin may force a deregistration")
-        del reason  # recorded by the events issue; accepted now so that clients can send it
+        check_storable(reason, "reason")
         for attempt in range(_WRITE_ATTEMPTS):
+            now = self.clock.now()
             current = await self.store.get(slug)
             if current is None or current.status is S.DEREGISTERED:
                 raise ServiceNotFound(f"service '{slug}' is not registered")
@@ -163,17 +174,32 @@ class Registry:
                     f"service '{slug}' has {len(dependents)} active dependent(s) and cannot be deregistered",
                     dependents=list(dependents),
                 )
+            status = states.transition(current.status, Event.DEREGISTER)
+            gone = msgspec.structs.replace(current, status=status)
+            events = [
+                service_draft(
+                    Topic.SERVICE_DEREGISTERED,
+                    gone,
+                    now,
+                    previous_status=current.status,
+                    by=principal.account,
+                    reason=reason,
+                )
+            ]
             if not self.policy.keep_deregistered:
-                if await self.store.delete(slug, expected_revision=current.revision):
+                if await self.store.delete(slug, expected_revision=current.revision, events=events):
+                    await self._announce()
                     return current
                 await _backoff(attempt)
                 continue
-            rewrite = Rewrite(status=states.transition(current.status, Event.DEREGISTER))
             try:
-                await self.store.replace(current, expected_revision=current.revision, rewrite=rewrite)
+                await self.store.replace(
+                    current, expected_revision=current.revision, rewrite=Rewrite(status=status), events=events
+                )
             except (StaleWrite, ServiceNotFound):
                 await _backoff(attempt)
                 continue
+            await self._announce()
             return current
         raise ServiceConflict(f"service '{slug}' is changing too fast to deregister; retry")
 
@@ -196,8 +222,9 @@ class Registry:
         rewrite = Rewrite(from_statuses=states.LIVE)
         for attempt in range(_WRITE_ATTEMPTS):
             changed = msgspec.structs.replace(record, version=heartbeat.version, updated_at=now)
+            events = _change_events(record, changed, now, as_update=False)
             try:
-                return await self._replace(record, changed, now, rewrite), True
+                return await self._replace(record, changed, now, rewrite, events), True
             except StaleWrite:
                 await _backoff(attempt)
                 record = await self._get_live_or_pending(heartbeat.slug, now)
@@ -228,7 +255,10 @@ class Registry:
             batch = await self.store.sweep_due(now, states.advance, limit=self.policy.sweep_batch_size)
             changes.extend(batch)
             if len(batch) < self.policy.sweep_batch_size:
-                return changes
+                break
+        if any(sweep_topic(before.status, after.status) is not None for before, after in changes):
+            await self._announce()
+        return changes
 
     @staticmethod
     def visible(record: ServiceRecord, principal: Principal | None) -> bool:
@@ -333,7 +363,10 @@ class Registry:
                     first = VersionEntry(
                         slug=record.slug, version=record.version, previous_version=None, recorded_at=now
                     )
-                    return await self.store.create(record, first), True
+                    events = [service_draft(Topic.SERVICE_REGISTERED, record, now)]
+                    stored = await self.store.create(record, first, events=events)
+                    await self._announce()
+                    return stored, True
                 if not _holds_slug(current, now):
                     # Its earlier life ended (expired, perhaps not yet swept, or deregistered): register afresh. The
                     # owning account stays, so another account cannot take over a name while its service is down.
@@ -342,7 +375,10 @@ class Registry:
                     record = self._apply(current, registration, principal, now, status)
                     record = msgspec.structs.replace(record, registered_at=now, health=None)
                     rewrite = Rewrite(status=status, restart_at=now, clear_health=True)
-                    return await self._replace(current, record, now, rewrite), True
+                    # A new life, whatever version it runs: one ``registered``, no ``version_changed``.
+                    after = msgspec.structs.replace(record, status=status, revision=current.revision + 1)
+                    events = [service_draft(Topic.SERVICE_REGISTERED, after, now)]
+                    return await self._replace(current, record, now, rewrite, events), True
                 if not allow_update:
                     raise ServiceExists(
                         f"service '{registration.slug}' is already registered; use PUT to update it",
@@ -352,7 +388,7 @@ class Registry:
                 record = self._apply(current, registration, principal, now)
                 # Latest wins, and registering again counts as contact: the clock restarts, the status stays.
                 rewrite = Rewrite(from_statuses=states.sources(Event.UPDATE), restart_at=now)
-                return await self._replace(current, record, now, rewrite), False
+                return await self._replace(current, record, now, rewrite, _change_events(current, record, now)), False
             except (StaleWrite, ServiceNotFound):
                 await _backoff(attempt)
                 continue
@@ -373,7 +409,9 @@ class Registry:
             health=health,
             account=account,
         )
-        touched = await self.store.touch(slug, contact)
+        touched, topic = await self.store.touch_logged(slug, contact)
+        if topic is not None:
+            await self._announce()
         if touched is not None:
             return touched
         # Cold path: say why nothing matched.
@@ -393,10 +431,18 @@ class Registry:
                 raise ServiceNotFound(f"service '{slug}' is not registered")
             status = states.transition(current.status, event)
             rewrite = Rewrite(from_statuses=states.sources(event), status=status, restart_at=now)
+            topic = Topic.SERVICE_APPROVED if event is Event.APPROVE else Topic.SERVICE_REJECTED
+            after = msgspec.structs.replace(current, status=status, revision=current.revision + 1)
+            events = [service_draft(topic, after, now, by=principal.account)]
             try:
-                return await self.store.replace(current, expected_revision=current.revision, rewrite=rewrite)
+                decided = await self.store.replace(
+                    current, expected_revision=current.revision, rewrite=rewrite, events=events
+                )
             except StaleWrite:
                 await _backoff(attempt)
+                continue
+            await self._announce()
+            return decided
         raise ServiceConflict(f"service '{slug}' is changing too fast; retry")
 
     async def _get_live_or_pending(self, slug: str, now: datetime) -> ServiceRecord:
@@ -444,16 +490,37 @@ class Registry:
         return record
 
     async def _replace(
-        self, current: ServiceRecord, updated: ServiceRecord, now: datetime, rewrite: Rewrite
+        self,
+        current: ServiceRecord,
+        updated: ServiceRecord,
+        now: datetime,
+        rewrite: Rewrite,
+        events: Sequence[EventDraft],
     ) -> ServiceRecord:
-        """Write ``updated`` over ``current`` (read at ``now``), with its history entry if the version changed."""
-        return await self.store.replace(
+        """Write ``updated`` over ``current`` (read at ``now``) with ``events``, and announce them once written.
+
+        The history entry is appended when the version changed.
+        """
+        stored = await self.store.replace(
             updated,
             expected_revision=current.revision,
             history=self._history(current, updated, now),
             rewrite=rewrite,
             history_limit=self.policy.history_limit,
+            events=events,
         )
+        if events:
+            await self._announce()
+        return stored
+
+    async def _announce(self) -> None:
+        """Tell ``on_events`` that the log grew; a failing hook is logged, never the write's failure."""
+        if self.on_events is None:
+            return
+        try:
+            await self.on_events()
+        except Exception:
+            logger.exception("the registry's on_events hook failed; the events are in the log all the same")
 
     @staticmethod
     def _history(current: ServiceRecord, updated: ServiceRecord, now: datetime) -> VersionEntry | None:
@@ -519,6 +586,23 @@ _DATA_FIELDS = tuple(
 def _same_data(a: ServiceRecord, b: ServiceRecord) -> bool:
     """Whether two records differ in nothing a registration sets (contact and bookkeeping fields aside)."""
     return all(getattr(a, name) == getattr(b, name) for name in _DATA_FIELDS)
+
+
+def _change_events(
+    current: ServiceRecord, updated: ServiceRecord, now: datetime, *, as_update: bool = True
+) -> list[EventDraft]:
+    """The events of a data write from ``current`` to ``updated``; none for an identical write.
+
+    ``service.updated`` when the data differs (unless not ``as_update``: a heartbeat naming another version is not a
+    re-registration), then ``service.version_changed`` when the version does.
+    """
+    after = msgspec.structs.replace(updated, revision=current.revision + 1)
+    events = []
+    if as_update and not _same_data(current, after):
+        events.append(service_draft(Topic.SERVICE_UPDATED, after, now))
+    if current.version != after.version:
+        events.append(service_draft(Topic.SERVICE_VERSION_CHANGED, after, now, previous_version=current.version))
+    return events
 
 
 def _clock_changed(a: ServiceRecord, b: ServiceRecord) -> bool:

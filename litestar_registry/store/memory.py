@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import bisect
 import heapq
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 import msgspec
 
 from litestar_registry.core.errors import ServiceExists, ServiceNotFound, StaleWrite
+from litestar_registry.core.events import (
+    ChangeEvent,
+    EventDraft,
+    EventPage,
+    Topic,
+    contact_topic,
+    service_draft,
+    sweep_topic,
+    with_status,
+)
 from litestar_registry.core.models import (
     Contact,
     Page,
@@ -19,7 +30,7 @@ from litestar_registry.core.models import (
     VersionEntry,
     VersionPage,
 )
-from litestar_registry.core.ports import Advance, ServiceStore
+from litestar_registry.core.ports import Advance, ServiceStore, Touched
 from litestar_registry.core.states import LIVE
 from litestar_registry.store.filters import matches
 
@@ -29,7 +40,9 @@ __all__ = ("MemoryServiceStore",)
 class MemoryServiceStore(ServiceStore):
     """Dicts, a sorted slug list for cursor pages, and a heap on ``next_check_at`` so a sweep costs what is due.
 
-    Every method runs without awaiting in between, so each is atomic on the event loop (and never yields to it).
+    Every method runs without awaiting in between, so each is atomic on the event loop (and never yields to it): the
+    change log is a list appended in the same step as the record, its ids consecutive from a counter, so the event
+    with id ``n`` sits at index ``n - first id kept``. Retention drops from the left.
     """
 
     def __init__(self) -> None:
@@ -41,6 +54,23 @@ class MemoryServiceStore(ServiceStore):
         self._due: list[tuple[datetime, str, int]] = []
         """Heap of (next_check_at, slug, contact_revision); entries whose contact revision is stale are dropped
         lazily."""
+        self._events: list[ChangeEvent] = []
+        self._last_id = 0
+
+    def _log(self, drafts: Iterable[EventDraft]) -> None:
+        """Append ``drafts`` to the change log, numbered from the counter (call in the same step as the change)."""
+        for draft in drafts:
+            self._last_id += 1
+            self._events.append(
+                ChangeEvent(
+                    id=self._last_id,
+                    topic=draft.topic,
+                    occurred_at=draft.occurred_at,
+                    subject=draft.subject,
+                    data=draft.data,
+                    tenant=draft.tenant,
+                )
+            )
 
     def _put(self, record: ServiceRecord) -> ServiceRecord:
         previous = self._records.get(record.slug)
@@ -69,11 +99,14 @@ class MemoryServiceStore(ServiceStore):
         ]
         heapq.heapify(self._due)
 
-    async def create(self, record: ServiceRecord, history: VersionEntry) -> ServiceRecord:
+    async def create(
+        self, record: ServiceRecord, history: VersionEntry, *, events: Sequence[EventDraft] = ()
+    ) -> ServiceRecord:
         if record.slug in self._records:
             raise ServiceExists(f"service '{record.slug}' is already registered")
         self._history[record.slug] = [history]
         self._dropped[record.slug] = 0
+        self._log(events)
         return self._put(msgspec.structs.replace(record, revision=1, contact_revision=1))
 
     async def replace(
@@ -84,6 +117,7 @@ class MemoryServiceStore(ServiceStore):
         history: VersionEntry | None = None,
         rewrite: Rewrite | None = None,
         history_limit: int | None = None,
+        events: Sequence[EventDraft] = (),
     ) -> ServiceRecord:
         rewrite = rewrite or Rewrite()
         current = self._records.get(record.slug)
@@ -125,6 +159,7 @@ class MemoryServiceStore(ServiceStore):
             revision=expected_revision + 1,
             contact_revision=current.contact_revision + moved,
         )
+        self._log(with_status(draft, status) for draft in events)
         return self._put(stored)
 
     async def get(self, slug: str) -> ServiceRecord | None:
@@ -142,17 +177,20 @@ class MemoryServiceStore(ServiceStore):
             items.append(record)
         return Page(items=items)
 
-    async def delete(self, slug: str, *, expected_revision: int | None = None) -> bool:
+    async def delete(
+        self, slug: str, *, expected_revision: int | None = None, events: Sequence[EventDraft] = ()
+    ) -> bool:
         current = self._records.get(slug)
         if current is None or (expected_revision is not None and current.revision != expected_revision):
             return False
+        self._log(events)
         del self._records[slug]
         self._history.pop(slug, None)
         self._dropped.pop(slug, None)
         del self._slugs[bisect.bisect_left(self._slugs, slug)]
         return True
 
-    async def touch(self, slug: str, contact: Contact) -> ServiceRecord | None:
+    async def touch_logged(self, slug: str, contact: Contact) -> Touched:
         current = self._records.get(slug)
         if (
             current is None
@@ -160,11 +198,11 @@ class MemoryServiceStore(ServiceStore):
             or contact.at >= current.expires_at
             or (contact.account is not None and current.account != contact.account)
         ):
-            return None
+            return Touched(None, None)
         if contact.at < current.last_seen_at:
-            return current  # an older contact than the one stored: time never goes backwards
+            return Touched(current, None)  # an older contact than the one stored: time never goes backwards
         deadline = contact.at + current.ttl
-        return self._put(
+        stored = self._put(
             msgspec.structs.replace(
                 current,
                 status=contact.status,
@@ -177,6 +215,10 @@ class MemoryServiceStore(ServiceStore):
                 contact_revision=current.contact_revision + 1,
             )
         )
+        topic = contact_topic(current.status, stored.status)
+        if topic is not None:
+            self._log([service_draft(topic, stored, contact.at, previous_status=current.status)])
+        return Touched(stored, topic)
 
     async def version_page(self, slug: str, *, after: int | None = None, limit: int | None = None) -> VersionPage:
         entries = self._history.get(slug, [])
@@ -206,4 +248,37 @@ class MemoryServiceStore(ServiceStore):
                 contact_revision=before.contact_revision + 1,
             )
             changed.append((before, self._put(after)))
+            topic = sweep_topic(before.status, after.status)
+            if topic is not None:
+                self._log([service_draft(topic, after, now, previous_status=before.status)])
         return changed
+
+    async def read_events(
+        self,
+        after: int = 0,
+        *,
+        limit: int = 100,
+        topics: Collection[Topic] | None = None,
+        subject: str | None = None,
+    ) -> EventPage:
+        items: list[ChangeEvent] = []
+        if self._events and limit > 0:
+            wanted = None if topics is None else frozenset(Topic(topic) for topic in topics)
+            for index in range(max(0, after + 1 - self._events[0].id), len(self._events)):
+                event = self._events[index]
+                if (wanted is None or event.topic in wanted) and (subject is None or event.subject == subject):
+                    items.append(event)
+                    if len(items) == limit:
+                        break
+        return EventPage(items=items, last_id=self._last_id)
+
+    async def trim_events(self, *, keep_after: int | None = None, older_than: datetime | None = None) -> int:
+        events = self._events
+        drop = 0
+        if keep_after is not None and events:
+            drop = min(len(events), max(0, keep_after + 1 - events[0].id))
+        if older_than is not None:
+            while drop < len(events) and events[drop].occurred_at < older_than:
+                drop += 1
+        del events[:drop]
+        return drop

@@ -76,7 +76,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from importlib import resources
@@ -89,6 +89,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
 
 from litestar_registry.core.errors import ServiceExists, ServiceNotFound, StaleWrite
+from litestar_registry.core.events import EventDraft, EventPage, Topic
 from litestar_registry.core.models import (
     Contact,
     HealthReport,
@@ -100,7 +101,7 @@ from litestar_registry.core.models import (
     VersionEntry,
     VersionPage,
 )
-from litestar_registry.core.ports import Advance, ServiceStore
+from litestar_registry.core.ports import Advance, ServiceStore, Touched
 from litestar_registry.core.states import LIVE
 from litestar_registry.store.epoch import from_micros, micros, to_micros
 
@@ -628,7 +629,9 @@ class RedisServiceStore(ServiceStore):
 
     # --- the protocol -------------------------------------------------------------------------------------------
 
-    async def create(self, record: ServiceRecord, history: VersionEntry) -> ServiceRecord:
+    async def create(
+        self, record: ServiceRecord, history: VersionEntry, *, events: Sequence[EventDraft] = ()
+    ) -> ServiceRecord:
         record = msgspec.structs.replace(record, revision=1, contact_revision=1)
         async with self._use() as link:
             created = await self._run(link, *self._create_call(record, history))
@@ -660,6 +663,7 @@ class RedisServiceStore(ServiceStore):
         history: VersionEntry | None = None,
         rewrite: Rewrite | None = None,
         history_limit: int | None = None,
+        events: Sequence[EventDraft] = (),
     ) -> ServiceRecord:
         rewrite = rewrite or Rewrite()
         restart = rewrite.restart_at is not None
@@ -725,13 +729,15 @@ class RedisServiceStore(ServiceStore):
         more = len(found) > query.limit and bool(items)
         return Page(items=items, next_after=items[-1].slug if more else None)
 
-    async def delete(self, slug: str, *, expected_revision: int | None = None) -> bool:
+    async def delete(
+        self, slug: str, *, expected_revision: int | None = None, events: Sequence[EventDraft] = ()
+    ) -> bool:
         expected = "" if expected_revision is None else expected_revision
         async with self._use() as link:
             deleted = await self._run(link, "delete", self._write_keys(slug), [self._prefix, slug, expected])
         return bool(deleted)
 
-    async def touch(self, slug: str, contact: Contact) -> ServiceRecord | None:
+    async def touch_logged(self, slug: str, contact: Contact) -> Touched:
         retention = "" if self._retention_ms is None or contact.status not in LIVE else self._retention_ms
         args: list[Any] = [
             self._prefix,
@@ -747,8 +753,21 @@ class RedisServiceStore(ServiceStore):
         async with self._use() as link:
             reply = await self._run(link, "touch", self._write_keys(slug), args)
         if reply is None:
-            return None
-        return self._unpacked(reply)
+            return Touched(None, None)
+        return Touched(self._unpacked(reply), None)
+
+    async def read_events(
+        self,
+        after: int = 0,
+        *,
+        limit: int = 100,
+        topics: Collection[Topic] | None = None,
+        subject: str | None = None,
+    ) -> EventPage:
+        raise NotImplementedError("the change log comes to this store next")  # pragma: no cover - phase 2/3
+
+    async def trim_events(self, *, keep_after: int | None = None, older_than: datetime | None = None) -> int:
+        raise NotImplementedError("the change log comes to this store next")  # pragma: no cover - phase 2/3
 
     async def version_page(self, slug: str, *, after: int | None = None, limit: int | None = None) -> VersionPage:
         args = ["" if after is None else after, "" if limit is None else limit + 1]

@@ -24,7 +24,7 @@ costs 55 to 80 ms there); narrow it with a status, tag or capability filter.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -63,6 +63,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from litestar_registry.core.errors import ServiceExists, ServiceNotFound, StaleWrite
+from litestar_registry.core.events import EventDraft, EventPage, Topic
 from litestar_registry.core.models import (
     Contact,
     Page,
@@ -72,7 +73,7 @@ from litestar_registry.core.models import (
     VersionEntry,
     VersionPage,
 )
-from litestar_registry.core.ports import Advance, ServiceStore
+from litestar_registry.core.ports import Advance, ServiceStore, Touched
 from litestar_registry.core.states import LIVE
 from litestar_registry.store.epoch import from_micros, micros, to_micros
 from litestar_registry.store.sqlalchemy.models import ServiceModel, ServiceVersionModel
@@ -501,7 +502,9 @@ class SQLAlchemyServiceStore(ServiceStore):
         async with self._engine_here() as engine, engine.connect() as conn:
             yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
-    async def create(self, record: ServiceRecord, history: VersionEntry) -> ServiceRecord:
+    async def create(
+        self, record: ServiceRecord, history: VersionEntry, *, events: Sequence[EventDraft] = ()
+    ) -> ServiceRecord:
         async with self._write() as conn:
             try:
                 stored = msgspec.structs.replace(record, contact_revision=1)
@@ -522,6 +525,7 @@ class SQLAlchemyServiceStore(ServiceStore):
         history: VersionEntry | None = None,
         rewrite: Rewrite | None = None,
         history_limit: int | None = None,
+        events: Sequence[EventDraft] = (),
     ) -> ServiceRecord:
         rewrite = rewrite or Rewrite()
         c = _services.c
@@ -610,7 +614,9 @@ class SQLAlchemyServiceStore(ServiceStore):
         elements = func.json_each(column).table_valued("value")
         return exists().where(elements.c.value == value)
 
-    async def delete(self, slug: str, *, expected_revision: int | None = None) -> bool:
+    async def delete(
+        self, slug: str, *, expected_revision: int | None = None, events: Sequence[EventDraft] = ()
+    ) -> bool:
         stmt = delete(_services).where(_services.c.slug == slug)
         if expected_revision is not None:
             stmt = stmt.where(_services.c.revision == expected_revision)
@@ -622,7 +628,7 @@ class SQLAlchemyServiceStore(ServiceStore):
             await conn.execute(delete(_versions).where(_versions.c.slug == slug))
         return True
 
-    async def touch(self, slug: str, contact: Contact) -> ServiceRecord | None:
+    async def touch_logged(self, slug: str, contact: Contact) -> Touched:
         params: dict[str, Any] = {
             "b_slug": slug,
             "b_at": to_micros(contact.at),
@@ -636,7 +642,20 @@ class SQLAlchemyServiceStore(ServiceStore):
         stmt = _TOUCH[contact.health is not None, contact.account is not None]
         async with self._serialized(), self._single() as conn:
             row = (await conn.execute(stmt, params)).first()
-        return None if row is None else _record(row._mapping)
+        return Touched(None if row is None else _record(row._mapping), None)
+
+    async def read_events(
+        self,
+        after: int = 0,
+        *,
+        limit: int = 100,
+        topics: Collection[Topic] | None = None,
+        subject: str | None = None,
+    ) -> EventPage:
+        raise NotImplementedError("the change log comes to this store next")  # pragma: no cover - phase 2/3
+
+    async def trim_events(self, *, keep_after: int | None = None, older_than: datetime | None = None) -> int:
+        raise NotImplementedError("the change log comes to this store next")  # pragma: no cover - phase 2/3
 
     async def version_page(self, slug: str, *, after: int | None = None, limit: int | None = None) -> VersionPage:
         v = _versions.c
