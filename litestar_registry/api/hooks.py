@@ -19,7 +19,7 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 
 __all__ = ("LIST_PARAMETERS", "allowed_methods", "before_request")
 
-LIST_PARAMETERS = frozenset({"status"})
+LIST_PARAMETERS = frozenset({"status", "topic"})
 """The query parameters that may be given more than once."""
 
 _TYPED_PARAMETER = re.compile(r":[^}]+}")

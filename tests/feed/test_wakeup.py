@@ -14,7 +14,6 @@ import redis.asyncio as aioredis
 from litestar_registry.wakeup import ChannelsWakeup, wakeup_url_problem
 from tests.backends import POSTGRES_URL, REDIS_URL, require_server
 
-
 URLS = {"redis": REDIS_URL, "postgres": POSTGRES_URL}
 
 
@@ -74,8 +73,9 @@ async def test_a_publication_wakes_the_other_instance_and_not_the_publisher(url:
 
 async def test_the_listener_reconnects_when_the_server_drops_it(url: str) -> None:
     name = f"registry-feed-test-{uuid.uuid4().hex[:8]}"
-    named = f"{url}{'&' if '?' in url else '?'}{'client_name' if url.startswith('redis') else 'application_name'}={name}"
-    async with opened(url) as (one, one_heard), opened(named) as (two, two_heard):
+    option = "client_name" if url.startswith("redis") else "application_name"
+    named = f"{url}{'&' if '?' in url else '?'}{option}={name}"
+    async with opened(url) as (one, _), opened(named) as (two, two_heard):
         await _drop_connections(url, name)
         # Wake-ups published until the listener is back may be lost (the feed's poll covers them); then they arrive.
         async with asyncio.timeout(15):
