@@ -43,6 +43,9 @@ ENVIRONMENT = {
     "REGISTRY_TTL_REGISTRATION_KEY": TTL_KEY,
     "REGISTRY_AUTO_APPROVE_ACCOUNTS": "fuzz",
     "REGISTRY_SWEEPER_ENABLED": "false",
+    # A long poll waits at most this long, and an event stream ends after it: every call gets its whole answer.
+    "REGISTRY_FEED_MAX_WAIT_SECONDS": "0.2",
+    "REGISTRY_FEED_STREAM_MAX_SECONDS": "0.2",
 }
 EXAMPLES = 8
 """Generated requests per operation and case, besides Schemathesis's own boundary and example cases."""

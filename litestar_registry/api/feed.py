@@ -18,7 +18,6 @@ import msgspec
 from litestar import Controller, Request, get
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import ValidationException
 from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
@@ -67,7 +66,7 @@ WaitQuery = Annotated[
         pattern=WAIT_PATTERN,
         max_length=16,
         description="Long poll: how long to wait for a change, with `index`: `30s`, `5m`, `500ms` or seconds "
-        "(`30`). Longer waits are cut to the registry's maximum, which is also the default.",
+        "(`30`). Longer waits are cut to the registry's maximum, which is also the default; ignored without `index`.",
     ),
 ]
 
@@ -124,14 +123,10 @@ async def long_poll(
     """Consul's blocking query: with ``index``, wait until the log moves beyond it (at most ``wait``); return the index.
 
     The index is read before the caller reads its list, so that the list reflects at least every change up to it.
-    Without ``index`` it answers at once (``wait`` alone is a 422). A client that hangs up ends the wait.
+    Without ``index`` it answers at once, ``wait`` or not (as Consul ignores ``wait`` without ``index``). A client that
+    hangs up ends the wait.
     """
     if index is None:
-        if wait is not None:
-            raise ValidationException(
-                "wait needs index",
-                extra=[{"key": "wait", "source": "query", "message": "wait is only meaningful with index"}],
-            )
         return await hub.current()
     seconds = min(parse_wait(wait), settings.max_wait) if wait is not None else settings.max_wait
     async with hub.watching():
