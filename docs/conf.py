@@ -30,6 +30,7 @@ extensions = [
     "sphinx_click",
     "myst_parser",
     "registry_docs",
+    "events_docs",
 ]
 
 root_doc = "index"
@@ -59,6 +60,9 @@ myst_substitutions = {
     "default_ttl_path": _defaults.ttl_path,
     "ttl_account": _defaults.ttl_account,
     "ttl_expiry_windows": str(_defaults.ttl_expiry_windows),
+    "feed_poll_interval": f"{_defaults.feed_poll_interval_seconds:g}",
+    "feed_ping_interval": f"{_defaults.feed_ping_interval_seconds:g}",
+    "feed_max_wait": f"{_defaults.feed_max_wait_seconds:g}",
 }
 """Defaults quoted in the prose, as ``{{ name }}``: read from ``RegistryConfig()`` so that they cannot go stale."""
 
