@@ -25,7 +25,7 @@ S = ServiceStatus
 T = Topic
 OWNER = Principal(account="team", role=Role.SERVICE)
 ADMIN = Principal(account="root", role=Role.ADMIN)
-_NOT_YET = {"sqlite", "postgres", "redis"}
+_NOT_YET = {"redis"}
 
 
 @pytest.fixture(autouse=True)

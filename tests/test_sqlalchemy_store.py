@@ -372,8 +372,12 @@ async def test_a_sweep_is_one_read_and_one_write_of_the_status_columns(sql_store
     changed = await sql_store.sweep_due(T0 + timedelta(seconds=45), states.advance, limit=10)
     assert len(changed) == 10
     kinds = [sql.lstrip().split()[0].upper() for sql, _ in statements]
-    assert kinds == ["SELECT", "WITH"]  # the due rows, then one UPDATE for the whole batch
-    assert autocommit == [True, True]  # no transaction around them: row locks live for one statement
+    # The due rows, then one UPDATE for the whole batch; its degradations go to the change log in the same
+    # transaction: the counter (an upsert), then one INSERT of the batch's events.
+    assert kinds == ["SELECT", "WITH", "INSERT", "INSERT"]
+    assert autocommit == [True, False, False, False]
+    assert "registry_event_counter" in statements[2][0]
+    assert "registry_events" in statements[3][0]
     write = statements[1][0]
     assert "UPDATE registry_services SET" in write
     assigned = write.split(" SET ", 1)[1].split(" FROM ", 1)[0]
@@ -385,6 +389,12 @@ async def test_a_sweep_is_one_read_and_one_write_of_the_status_columns(sql_store
     ]
     if sql_store.engine.dialect.name == "postgresql":
         assert "FOR UPDATE OF registry_services SKIP LOCKED" in write
+    # Another missed window of a degraded service announces nothing: no transaction, row locks for one statement.
+    await sql_store.sweep_due(T0 + timedelta(seconds=59), states.advance)  # every one degraded now
+    del statements[:], autocommit[:]
+    assert len(await sql_store.sweep_due(T0 + timedelta(seconds=61), states.advance, limit=2)) == 2
+    assert [sql.lstrip().split()[0].upper() for sql, _ in statements] == ["SELECT", "WITH"]
+    assert autocommit == [True, True]
 
 
 @pytest.mark.postgres

@@ -30,7 +30,7 @@ from tests.records import T0, first_version, make_record
 S = ServiceStatus
 CONTACT_FROM = states.sources(states.Event.CONTACT_HEALTHY)
 KEEP = Rewrite(from_statuses=states.sources(states.Event.UPDATE))
-_NOT_YET = {"sqlite", "postgres", "redis"}
+_NOT_YET = {"redis"}
 
 
 @pytest.fixture(autouse=True)

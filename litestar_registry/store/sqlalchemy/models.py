@@ -20,6 +20,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = (
     "BIND_KEY",
     "TABLE_PREFIX",
+    "EventCounterModel",
+    "EventModel",
     "RegistryBase",
     "ServiceModel",
     "ServiceVersionModel",
@@ -133,3 +135,39 @@ class ServiceVersionModel(RegistryBase):
     version: Mapped[str] = mapped_column(String())
     previous_version: Mapped[str | None] = mapped_column(String())
     recorded_at: Mapped[datetime] = mapped_column(DateTimeUTC())
+
+
+class EventModel(RegistryBase):
+    """One entry of the change log.
+
+    ``id`` comes from :class:`EventCounterModel` in the writing transaction, not from a sequence: see the store's
+    ``_append`` for why that orders ids by commit.
+    """
+
+    __tablename__ = f"{TABLE_PREFIX}events"
+    __table_args__ = (
+        # Retention by age deletes a range of this index, never scans the table.
+        Index(f"ix_{TABLE_PREFIX}events_occurred_at", "occurred_at"),
+        # A reader that follows one service reads its events after a cursor: a range of this index.
+        Index(f"ix_{TABLE_PREFIX}events_subject", "subject", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False
+    )
+    topic: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(DateTimeUTC())
+    subject: Mapped[str] = mapped_column(String())
+    """The service slug, or the workflow id."""
+    tenant: Mapped[str | None] = mapped_column(String())
+    data: Mapped[dict[str, Any]] = mapped_column(Json)
+    """The topic's payload, kept as written."""
+
+
+class EventCounterModel(RegistryBase):
+    """One row (``id`` 1): the highest event id ever handed out. Trimming the log never lowers it."""
+
+    __tablename__ = f"{TABLE_PREFIX}event_counter"
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger())

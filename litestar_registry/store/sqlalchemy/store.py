@@ -10,6 +10,12 @@ contact_revision = :read``, skipping rows another transaction holds (``FOR UPDAT
 SQLite, which has one writer, a store queues its own writes instead of letting them poll for the database lock.
 ``touch``, ``get`` and the sweep's read are built once, with bind parameters.
 
+The change log (``registry_events``) is written in the transaction of the change it records, its ids taken from a
+counter row so that they follow commit order (see ``_append``). A contact first tries the steady state, one
+``UPDATE ... WHERE status = :new`` in autocommit mode as before; only when that matches nothing (the status moves, or
+the contact is refused) does a transaction read the old status under the row lock, update, and append the
+transition. A sweep whose batch announces something writes it and its events in one transaction.
+
 List filters and their indexes: the status filter reads ``(status, slug)`` on both dialects; on PostgreSQL the tag
 and capability filters are JSONB containment (``@>``) served by GIN indexes. SQLite cannot index the elements of a
 JSON array, so there a tag or capability filter walks the rows in slug order (through the status index when a status
@@ -57,26 +63,38 @@ from sqlalchemy import (
     cast as sql_cast,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from litestar_registry.core.errors import ServiceExists, ServiceNotFound, StaleWrite
-from litestar_registry.core.events import EventDraft, EventPage, Topic
+from litestar_registry.core.events import (
+    ChangeEvent,
+    EventDraft,
+    EventPage,
+    Topic,
+    contact_topic,
+    service_draft,
+    sweep_topic,
+    with_status,
+)
 from litestar_registry.core.models import (
     Contact,
     Page,
     Rewrite,
     ServiceQuery,
     ServiceRecord,
+    ServiceStatus,
     VersionEntry,
     VersionPage,
 )
 from litestar_registry.core.ports import Advance, ServiceStore, Touched
 from litestar_registry.core.states import LIVE
 from litestar_registry.store.epoch import from_micros, micros, to_micros
-from litestar_registry.store.sqlalchemy.models import ServiceModel, ServiceVersionModel
+from litestar_registry.store.sqlalchemy.models import EventCounterModel, EventModel, ServiceModel, ServiceVersionModel
 
 if TYPE_CHECKING:
     from advanced_alchemy.config import SQLAlchemyAsyncConfig
@@ -88,6 +106,8 @@ SUPPORTED_DIALECTS = frozenset({"sqlite", "postgresql"})
 
 _services = cast("Table", ServiceModel.__table__)
 _versions = cast("Table", ServiceVersionModel.__table__)
+_events = cast("Table", EventModel.__table__)
+_counter = cast("Table", EventCounterModel.__table__)
 _POOL_OPTIONS = ("pool", "max_overflow")
 DEFAULT_POSTGRES_POOL_SIZE = 20
 """Connections a PostgreSQL store opens at most unless told otherwise (``pool_size``)."""
@@ -155,14 +175,15 @@ _SWEEP_BACKOFF = 0.002
 """Seconds a sweep waits, times the idle rounds so far, before it reads again."""
 
 
-def _touch_statement(*, health: bool, account: bool) -> Any:
+def _touch_statement(*, health: bool, account: bool, steady: bool) -> Any:
     """The one ``UPDATE ... RETURNING`` of a contact, built once with bind parameters.
 
     SQLAlchemy then reuses its compiled form, and the driver its prepared statement. Parameters: ``b_slug``, ``b_at``,
     ``b_status``, ``b_statuses`` (expanding), and ``b_health`` or ``b_account`` in the variants that take them.
 
     Every column keeps its value when the stored contact is newer than this one: one statement still, which answers
-    the row as it stands (the newest contact wins whatever order concurrent ones arrive in).
+    the row as it stands (the newest contact wins whatever order concurrent ones arrive in). The ``steady`` variant
+    matches only a row whose status is already the contact's, or whose contact is newer: no transition, no event.
     """
     c = _services.c
     at = bindparam("b_at", type_=BigInteger())
@@ -188,11 +209,20 @@ def _touch_statement(*, health: bool, account: bool) -> Any:
     )
     if account:
         stmt = stmt.where(c.account == bindparam("b_account"))
+    if steady:  # the status stays, or the contact is older than the stored one and changes nothing
+        stmt = stmt.where(or_(c.status == bindparam("b_status", type_=String()), ~newer))
     return stmt.values(**values).returning(*c)
 
 
-_TOUCH = {(health, account): _touch_statement(health=health, account=account) for health in BOTH for account in BOTH}
-"""The contact statement for each (health given, account required)."""
+_TOUCH = {
+    (health, account, steady): _touch_statement(health=health, account=account, steady=steady)
+    for health in BOTH
+    for account in BOTH
+    for steady in BOTH
+}
+"""The contact statement for each (health given, account required, steady state only)."""
+_STATUS_FOR_UPDATE = select(_services.c.status).where(_services.c.slug == bindparam("slug")).with_for_update()
+"""A contact's slow path reads the status it replaces under the row lock (SQLite: under the store's write lock)."""
 _GET = select(_services).where(_services.c.slug == bindparam("slug"))
 _DUE = (
     select(_services)
@@ -248,6 +278,42 @@ def _sweep_statement(postgres: bool) -> Any:
 
 
 _SWEEP = {postgres: _sweep_statement(postgres) for postgres in BOTH}
+
+
+def _bump_statement(postgres: bool) -> Any:
+    """``value = value + :n`` on the counter's one row, returning the new value; the row is created by the first."""
+    stmt = (postgres_insert if postgres else sqlite_insert)(_counter).values(
+        id=1, value=bindparam("n", type_=BigInteger())
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[_counter.c.id], set_={"value": _counter.c.value + stmt.excluded.value}
+    ).returning(_counter.c.value)
+
+
+_BUMP = {postgres: _bump_statement(postgres) for postgres in BOTH}
+_APPEND = insert(_events)
+_LAST_ID = select(_counter.c.value).where(_counter.c.id == 1)
+_INT64_MAX = 2**63 - 1
+
+
+def _read_statement(*, topics: bool, subject: bool) -> Any:
+    """Events after ``b_after``, oldest first, at most ``b_limit``; of ``b_topics`` (expanding) and ``b_subject``."""
+    e = _events.c
+    stmt = (
+        select(e.id, e.topic, e.occurred_at, e.subject, e.tenant, e.data)
+        .where(e.id > bindparam("b_after", type_=BigInteger()))
+        .order_by(e.id)
+        .limit(bindparam("b_limit", type_=Integer()))
+    )
+    if topics:
+        stmt = stmt.where(e.topic.in_(bindparam("b_topics", expanding=True)))
+    if subject:
+        stmt = stmt.where(e.subject == bindparam("b_subject", type_=String()))
+    return stmt
+
+
+_READ = {(topics, subject): _read_statement(topics=topics, subject=subject) for topics in BOTH for subject in BOTH}
+"""The log's read for each (topics given, subject given)."""
 
 
 def _sweep_params(plans: Sequence[tuple[ServiceRecord, ServiceRecord]], *, postgres: bool) -> dict[str, Any]:
@@ -515,6 +581,7 @@ class SQLAlchemyServiceStore(ServiceStore):
                 raise ServiceExists(f"service '{record.slug}' is already registered") from exc
             row = result.one()
             await conn.execute(insert(_versions).values(**_history_row(history)))
+            await self._append(conn, events)
         return _record(row._mapping)
 
     async def replace(
@@ -570,6 +637,8 @@ class SQLAlchemyServiceStore(ServiceStore):
                 await conn.execute(insert(_versions).values(**_history_row(history)))
                 if history_limit is not None:
                     await conn.execute(_trim_history(record.slug, history_limit))
+            status = ServiceStatus(stored._mapping["status"])
+            await self._append(conn, [with_status(draft, status) for draft in events])
         return _record(stored._mapping)
 
     async def get(self, slug: str) -> ServiceRecord | None:
@@ -626,6 +695,7 @@ class SQLAlchemyServiceStore(ServiceStore):
             # Not left to the foreign key's ON DELETE CASCADE: SQLite enforces it only on connections that turned
             # PRAGMA foreign_keys on, which a host's borrowed engine need not have done.
             await conn.execute(delete(_versions).where(_versions.c.slug == slug))
+            await self._append(conn, events)
         return True
 
     async def touch_logged(self, slug: str, contact: Contact) -> Touched:
@@ -639,23 +709,26 @@ class SQLAlchemyServiceStore(ServiceStore):
             params["b_health"] = msgspec.to_builtins(contact.health)
         if contact.account is not None:
             params["b_account"] = contact.account
-        stmt = _TOUCH[contact.health is not None, contact.account is not None]
+        health, account = contact.health is not None, contact.account is not None
         async with self._serialized(), self._single() as conn:
-            row = (await conn.execute(stmt, params)).first()
-        return Touched(None if row is None else _record(row._mapping), None)
-
-    async def read_events(
-        self,
-        after: int = 0,
-        *,
-        limit: int = 100,
-        topics: Collection[Topic] | None = None,
-        subject: str | None = None,
-    ) -> EventPage:
-        raise NotImplementedError("the change log comes to this store next")  # pragma: no cover - phase 2/3
-
-    async def trim_events(self, *, keep_after: int | None = None, older_than: datetime | None = None) -> int:
-        raise NotImplementedError("the change log comes to this store next")  # pragma: no cover - phase 2/3
+            row = (await conn.execute(_TOUCH[health, account, True], params)).first()
+        if row is not None:  # the steady state: the status stays, nothing to log, one round trip
+            return Touched(_record(row._mapping), None)
+        # The status moves (or nothing matches): read the status it replaces under the row lock, apply the contact
+        # and append its transition in one transaction.
+        async with self._write() as conn:
+            before: str | None = await conn.scalar(_STATUS_FOR_UPDATE, {"slug": slug})
+            if before is None:
+                return Touched(None, None)
+            row = (await conn.execute(_TOUCH[health, account, False], params)).first()
+            if row is None:
+                return Touched(None, None)
+            stored = _record(row._mapping)
+            previous = ServiceStatus(before)
+            topic = contact_topic(previous, stored.status)
+            if topic is not None:
+                await self._append(conn, [service_draft(topic, stored, contact.at, previous_status=previous)])
+        return Touched(stored, topic)
 
     async def version_page(self, slug: str, *, after: int | None = None, limit: int | None = None) -> VersionPage:
         v = _versions.c
@@ -705,9 +778,7 @@ class SQLAlchemyServiceStore(ServiceStore):
                     plans.append((before, after))
             if not plans:
                 break
-            async with self._serialized(), self._single() as conn:
-                result = await conn.execute(_SWEEP[self._postgres], _sweep_params(plans, postgres=self._postgres))
-                stored = {row.slug: _record(row._mapping) for row in result}
+            stored = await self._sweep_write(plans, now)
             changed += [(before, stored[before.slug]) for before, _ in plans if before.slug in stored]
             if len(stored) == len(plans):
                 if len(rows) < wanted + len(unchanged):
@@ -718,11 +789,112 @@ class SQLAlchemyServiceStore(ServiceStore):
                 await asyncio.sleep(_SWEEP_BACKOFF * idle)
         return changed
 
+    async def _sweep_write(
+        self, plans: Sequence[tuple[ServiceRecord, ServiceRecord]], now: datetime
+    ) -> dict[str, ServiceRecord]:
+        """Write a sweep's batch (:data:`_SWEEP`) and the events of the rows it claimed; return those rows by slug.
+
+        A batch whose transitions announce nothing (another missed window of a degraded service) is one statement in
+        autocommit mode, as before the log; otherwise the statement and the events share a transaction.
+        """
+        params = _sweep_params(plans, postgres=self._postgres)
+        if not any(sweep_topic(before.status, after.status) for before, after in plans):
+            async with self._serialized(), self._single() as conn:
+                result = await conn.execute(_SWEEP[self._postgres], params)
+                return {row.slug: _record(row._mapping) for row in result}
+        async with self._write() as conn:
+            result = await conn.execute(_SWEEP[self._postgres], params)
+            stored = {row.slug: _record(row._mapping) for row in result}
+            drafts = []
+            for before, _ in plans:
+                after = stored.get(before.slug)
+                topic = None if after is None else sweep_topic(before.status, after.status)
+                if topic is not None:
+                    drafts.append(
+                        service_draft(topic, cast("ServiceRecord", after), now, previous_status=before.status)
+                    )
+            await self._append(conn, drafts)
+        return stored
+
+    async def _append(self, conn: AsyncConnection, drafts: Sequence[EventDraft]) -> None:
+        """Append ``drafts`` to the change log in the caller's transaction, as its last statements.
+
+        The ids come from the counter row (``value = value + n ... RETURNING value``), not from a sequence. The update
+        locks the row until the transaction ends, so a second writer waits there until the first commits or rolls
+        back, and takes the next ids only then: ids are handed out in commit order, and a rolled-back write gives its
+        ids back with the counter. A sequence would hand them out in *statement* order, so on PostgreSQL with several
+        writers id 8 could commit before id 7; a reader that had read past 8 would then never see 7. With the counter,
+        once a reader sees id ``n`` every lower id has committed already. Appending last keeps the lock short and
+        always taken after the writer's row locks, never before one (no deadlock between writers). On SQLite, which
+        has one writer at a time, the order holds by itself.
+        """
+        if not drafts:
+            return
+        last = (await conn.execute(_BUMP[self._postgres], {"n": len(drafts)})).scalar_one()
+        first = last - len(drafts) + 1
+        await conn.execute(
+            _APPEND,
+            [
+                {
+                    "id": first + offset,
+                    "topic": draft.topic.value,
+                    "occurred_at": draft.occurred_at,
+                    "subject": draft.subject,
+                    "tenant": draft.tenant,
+                    "data": draft.data,
+                }
+                for offset, draft in enumerate(drafts)
+            ],
+        )
+
+    async def read_events(
+        self,
+        after: int = 0,
+        *,
+        limit: int = 100,
+        topics: Collection[Topic] | None = None,
+        subject: str | None = None,
+    ) -> EventPage:
+        params: dict[str, Any] = {"b_after": min(max(after, -1), _INT64_MAX), "b_limit": limit}
+        if topics is not None:
+            params["b_topics"] = sorted(Topic(topic).value for topic in topics)
+        if subject is not None:
+            params["b_subject"] = subject
+        # Nothing can match a subject with NUL (no slug or workflow id has one), which PostgreSQL refuses to compare.
+        empty = limit <= 0 or after >= _INT64_MAX or (subject is not None and "\x00" in subject)
+        async with self._single() as conn:
+            rows = [] if empty else (await conn.execute(_READ[topics is not None, subject is not None], params)).all()
+            last = await conn.scalar(_LAST_ID)  # read after the events: never below the highest id among them
+        items = [
+            ChangeEvent(
+                id=row.id,
+                topic=Topic(row.topic),
+                occurred_at=row.occurred_at,
+                subject=row.subject,
+                data=row.data,
+                tenant=row.tenant,
+            )
+            for row in rows
+        ]
+        return EventPage(items=items, last_id=last or 0)
+
+    async def trim_events(self, *, keep_after: int | None = None, older_than: datetime | None = None) -> int:
+        dropped = 0
+        async with self._write() as conn:
+            if keep_after is not None:
+                ids = _events.c.id <= min(keep_after, _INT64_MAX)
+                dropped += (await conn.execute(delete(_events).where(ids))).rowcount
+            if older_than is not None:
+                dropped += (await conn.execute(delete(_events).where(_events.c.occurred_at < older_than))).rowcount
+        return dropped
+
     async def _clear_for_tests(self) -> None:
         """Delete every row of the registry's tables (the test database is shared between tests)."""
         async with self._write() as conn:
             await conn.execute(delete(_versions))
             await conn.execute(delete(_services))
+            await conn.execute(delete(_events))
+            await conn.execute(delete(_counter))
 
 
 def _trim_history(slug: str, limit: int) -> Any:
