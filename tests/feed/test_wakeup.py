@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from unittest import mock
 
 import asyncpg
 import pytest
@@ -14,13 +16,18 @@ import redis.asyncio as aioredis
 from litestar_registry.wakeup import ChannelsWakeup, wakeup_url_problem
 from tests.backends import POSTGRES_URL, REDIS_URL, require_server
 
-URLS = {"redis": REDIS_URL, "postgres": POSTGRES_URL}
+URLS = {"redis": REDIS_URL, "postgres": POSTGRES_URL, "postgres-psycopg": POSTGRES_URL}
 
 
-@pytest.fixture(params=["redis", "postgres"])
-def url(request: pytest.FixtureRequest) -> str:
-    require_server(request.param)
-    return URLS[request.param]
+@pytest.fixture(params=list(URLS))
+def url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A channels URL per backend; ``postgres-psycopg`` hides asyncpg, so that psycopg's backend is the one used."""
+    require_server(str(request.param).partition("-")[0])
+    if request.param != "postgres-psycopg":
+        yield URLS[request.param]
+        return
+    with mock.patch.dict(sys.modules, {"asyncpg": None}):  # import asyncpg now raises ImportError
+        yield URLS[request.param]
 
 
 class Counter:
@@ -59,9 +66,16 @@ async def opened(url: str) -> AsyncIterator[tuple[ChannelsWakeup, Counter]]:
         await wakeup.close()
 
 
-async def test_a_publication_wakes_the_other_instance_and_not_the_publisher(url: str) -> None:
+async def test_a_publication_wakes_the_other_instance_and_not_the_publisher(
+    url: str, request: pytest.FixtureRequest
+) -> None:
     async with opened(url) as (one, one_heard), opened(url) as (two, two_heard):
         assert (one.subscriptions, two.subscriptions) == (1, 1)
+        backend = type(one._backend).__name__
+        expected = {"redis": "PubSubBackend", "postgres": "AsyncPgChannelsBackend"}.get(
+            request.node.callspec.params["url"], "PsycoPgChannelsBackend"
+        )
+        assert backend == expected
         await one.publish()
         await two_heard.next()
         await two.publish()
