@@ -205,3 +205,18 @@ async def test_public_reads_open_the_stream_without_a_key(make_live: MakeLive) -
         await reader.opened()
         await live.register("billing")
         assert (await topics_until(reader, 1))[0][2] == "billing"
+
+
+@MEMORY_ONLY
+async def test_a_stream_with_a_lifetime_ends_and_its_client_resumes(make_live: MakeLive) -> None:
+    live = await make_live(feed_stream_max_seconds=0.3)
+    async with live.stream() as reader:
+        await reader.opened()
+        await live.register("billing")
+        seen = await reader.event()
+        with pytest.raises(EOFError):
+            await reader.next(within=2)  # ends by itself, after 0.3 s
+    await live.register("ledger")
+    async with live.stream(headers={**A, "Last-Event-ID": seen.id or ""}) as reader:
+        await reader.opened()
+        assert (await topics_until(reader, 1))[0][2] == "ledger"

@@ -1,0 +1,84 @@
+"""The hub alone, over the memory store's log: what the HTTP routes build on."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from litestar_registry.core.events import ChangeEvent, Topic, service_draft
+from litestar_registry.core.feed import FeedGap, FeedHub, FeedItem, Opened, Ping
+from litestar_registry.core.models import ServiceStatus
+from litestar_registry.store.memory import MemoryServiceStore
+from tests.records import first_version, make_record
+
+
+async def add(store: MemoryServiceStore, hub: FeedHub, slug: str) -> None:
+    """A write that appends one event, announced as the registry announces its writes."""
+    record = make_record(slug, status=ServiceStatus.ACTIVE)
+    draft = service_draft(Topic.SERVICE_REGISTERED, record, record.registered_at)
+    await store.create(record, first_version(record), events=[draft])
+    await hub.notify()
+
+
+async def collect(items: list[FeedItem], source: object) -> None:
+    async for item in source:  # type: ignore[attr-defined]
+        items.append(item)
+
+
+async def test_stopping_the_hub_ends_every_follower_and_its_wait() -> None:
+    store = MemoryServiceStore()
+    await store.open()
+    hub = FeedHub(store, poll_interval=0.05)
+    await hub.start()
+    items: list[FeedItem] = []
+    follower = asyncio.create_task(collect(items, hub.follow(None, ping_interval=60)))
+    waiter = asyncio.create_task(hub.wait(0, 60))
+    await asyncio.sleep(0.05)
+    await add(store, hub, "billing")
+    await asyncio.sleep(0.1)
+    assert [type(item) for item in items] == [Opened, ChangeEvent]
+    await hub.stop()
+    async with asyncio.timeout(1):
+        await follower
+        assert await waiter is True  # the event came before the stop
+    assert (hub.watchers, hub.waiting, hub.tasks) == (0, 0, 0)
+
+
+async def test_wait_answers_whether_the_log_moved_within_the_time() -> None:
+    store = MemoryServiceStore()
+    hub = FeedHub(store, poll_interval=0.05)
+    await hub.start()
+    try:
+        assert await hub.wait(0, 0.05) is False
+        async with hub.watching():
+            waiting = asyncio.create_task(hub.wait(0, 5))
+            await asyncio.sleep(0.02)
+            assert hub.waiting == 1
+            await add(store, hub, "billing")
+            assert await asyncio.wait_for(waiting, 1) is True
+        assert await hub.wait(0, 5) is True  # already beyond: at once
+        assert hub.waiting == 0
+    finally:
+        await hub.stop()
+
+
+async def test_a_cursor_behind_retention_yields_a_gap_then_the_rest() -> None:
+    store = MemoryServiceStore()
+    hub = FeedHub(store, poll_interval=0.05)
+    await hub.start()
+    try:
+        for slug in ("a", "b", "c"):
+            await add(store, hub, slug)
+        await store.trim_events(keep_after=1)
+        stream = hub.follow(0, ping_interval=0.1)
+        try:
+            assert await anext(stream) == Opened(after=1)
+            assert await anext(stream) == FeedGap(after=0, resume_after=1, reason="retention")
+            assert [(await anext(stream)).subject for _ in range(2)] == ["b", "c"]  # type: ignore[union-attr]
+            assert isinstance(await anext(stream), Ping)
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.aclose()  # type: ignore[attr-defined]
+        assert hub.watchers == 0
+    finally:
+        await hub.stop()
