@@ -229,6 +229,14 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
             logger.error("%s", error)
             raise error from None
         logger.info("litestar-registry: store %s, from %s", type(self.store).__name__, self._store_setting())
+        wakeup = self.feed.wakeup
+        logger.info(
+            "litestar-registry: change feed %s",
+            f"woken across instances through {mask_url(wakeup.url)}"
+            if wakeup is not None
+            else f"polls the change log every {self.config.feed_poll_interval_seconds:g} s while watched (no channels "
+            "for this store, or REGISTRY_FEED_CHANNELS=false: other instances' changes arrive at the next poll)",
+        )
         try:
             await self.provisioning.open()
             try:

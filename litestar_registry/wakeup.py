@@ -91,9 +91,10 @@ class ChannelsWakeup:
     """Cross-instance wake-ups for :class:`~litestar_registry.core.feed.FeedHub`, over one channels backend.
 
     Args:
-        url: ``redis://``, ``rediss://``, ``valkey://``, ``valkeys://`` or ``unix://`` (Redis pub/sub; on Redis
-            Cluster any node: a publication reaches every node), or ``postgresql://`` with any driver suffix
-            (``LISTEN``/``NOTIFY`` through asyncpg, or psycopg without it).
+        url: ``redis://``, ``rediss://``, ``valkey://``, ``valkeys://`` or ``unix://`` (Redis pub/sub; with
+            ``?cluster=true`` the node named, where Redis Cluster's publications from any node arrive: not tested on a
+            cluster), or ``postgresql://`` with any driver suffix (``LISTEN``/``NOTIFY`` through asyncpg, or
+            psycopg's backend when asyncpg is not installed).
     """
 
     def __init__(self, url: str) -> None:

@@ -131,10 +131,11 @@ async def long_poll(
     seconds = min(parse_wait(wait), settings.max_wait) if wait is not None else settings.max_wait
     async with hub.watching():
         current = await hub.current()
-        if current == index and seconds > 0:
-            # Up to 1/16 more, as Consul does, so that the clients of one change do not all come back at once.
-            seconds += random.uniform(0, seconds / 16)
-            await _until_change_or_hangup(request, hub.wait(index, seconds))
+        if current != index or seconds <= 0:
+            return current
+        # Up to 1/16 more, as Consul does, so that the clients of one change do not all come back at once.
+        seconds += random.uniform(0, seconds / 16)
+        await _until_change_or_hangup(request, hub.wait(index, seconds))
     return await hub.current()
 
 

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import Protocol, TypeAlias
 
 import msgspec
@@ -35,6 +35,9 @@ class Wakeup(Protocol):
 
     One subscription per process: the hub is its only listener and fans the signal out to its watchers itself.
     """
+
+    url: str
+    """Where the wake-ups travel (for the logs, which mask its password)."""
 
     @property
     def subscriptions(self) -> int:
@@ -113,6 +116,8 @@ class FeedHub:
         self._waiting = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
+        self._failing: set[str] = set()
+        """What keeps failing (``read``, ``publish``): logged once when it starts, and once when it works again."""
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -296,15 +301,22 @@ class FeedHub:
             self._kick.clear()
             local, self._local = self._local, False
             if self._watchers:
-                try:
-                    await self._refresh()
-                except Exception:
-                    logger.warning("litestar-registry: the feed could not read the change log", exc_info=True)
+                await self._attempt("read", self._refresh)
             if local and self.wakeup is not None:
-                try:
-                    await self.wakeup.publish()
-                except Exception:
-                    logger.warning("litestar-registry: could not publish a feed wake-up", exc_info=True)
+                await self._attempt("publish", self.wakeup.publish)
+
+    async def _attempt(self, what: str, action: Callable[[], Awaitable[None]]) -> None:
+        """Run ``action``; a failure is logged when it starts failing (not at every poll), and when it recovers."""
+        try:
+            await action()
+        except Exception:
+            if what not in self._failing:
+                self._failing.add(what)
+                logger.warning("litestar-registry: the change feed could not %s (it keeps trying)", what, exc_info=True)
+            return
+        if what in self._failing:
+            self._failing.discard(what)
+            logger.info("litestar-registry: the change feed can %s again", what)
 
     async def _listen(self, wakeup: Wakeup) -> None:
         async for _ in wakeup.signals():
