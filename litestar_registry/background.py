@@ -19,7 +19,7 @@ logger = logging.getLogger("litestar_registry.sweeper")
 
 
 class Sweeper:
-    """Calls :meth:`Registry.sweep` every ``interval`` seconds until stopped.
+    """Calls :meth:`Registry.sweep` (then :meth:`Registry.trim_events`) every ``interval`` seconds until stopped.
 
     Reads already check deadlines, so the sweeper only makes what time did durable (and, later, announces it). A
     failing sweep is logged and retried at the next tick: a database blip must not stop expiry for good.
@@ -32,7 +32,7 @@ class Sweeper:
         self._task: asyncio.Task[None] | None = None
 
     async def run_once(self) -> int:
-        """Sweep now, tell the listeners what changed; return how many services changed.
+        """Sweep now, tell the listeners what changed, apply the change log's retention; return how many changed.
 
         A failing listener is logged and does not keep the others from hearing of the sweep.
         """
@@ -48,6 +48,11 @@ class Sweeper:
                     await listener(changes)
                 except Exception:
                     logger.exception("a sweep listener failed")
+        try:
+            if dropped := await self.registry.trim_events():
+                logger.debug("change log: %d event(s) past retention dropped", dropped)
+        except Exception:
+            logger.exception("trimming the change log failed; retrying at the next sweep")
         return len(changes)
 
     async def _loop(self) -> None:

@@ -145,6 +145,10 @@ class RegistryConfig:
     """Most services per page."""
     history_limit: int = field(default=100, metadata=_env("HISTORY_LIMIT"))
     """Most version-history entries kept per service; recording one more drops the oldest."""
+    events_retention_seconds: float = field(default=604_800.0, metadata=_env("EVENTS_RETENTION_SECONDS"))
+    """How long the change log keeps an event (default 7 days); the sweeper drops older ones at every sweep."""
+    events_retention_count: int = field(default=100_000, metadata=_env("EVENTS_RETENTION_COUNT"))
+    """Most events the change log keeps, the newest; the sweeper drops the rest at every sweep."""
 
     ttl_path: str = field(default="/v2/services", metadata=_env("TTL_PATH"))
     """Where the TTL dialect (seed 004: ``$register``, ``$ping``) is mounted; empty to leave it out."""
@@ -377,6 +381,7 @@ _POSITIVE_NUMBERS = (
     "sweep_interval_seconds",
     "ttl_seconds",
     "provisioning_instance_ttl_seconds",
+    "events_retention_seconds",
     "feed_poll_interval_seconds",
     "feed_ping_interval_seconds",
     "feed_max_wait_seconds",
@@ -386,6 +391,7 @@ _POSITIVE_NUMBERS = (
 _POSITIVE_INTEGERS = (
     "expiry_windows",
     "history_limit",
+    "events_retention_count",
     "sweep_batch_size",
     "max_body_bytes",
     "default_page_size",

@@ -289,4 +289,6 @@ def registry_policy(config: RegistryConfig) -> RegistryPolicy:
         default_page_size=config.default_page_size,
         max_page_size=config.max_page_size,
         history_limit=config.history_limit,
+        events_retention_seconds=config.events_retention_seconds,
+        events_retention_count=config.events_retention_count,
     )

@@ -25,6 +25,7 @@ from litestar_registry.core import states
 from litestar_registry.core.models import Contact, ServiceQuery, ServiceStatus
 from litestar_registry.store import ServiceStore, create_store
 from litestar_registry.store.redis import RedisServiceStore
+from tests.contract import test_event_log as event_log
 from tests.contract import test_store_contract as contract
 from tests.records import T0, first_version, make_record
 
@@ -32,7 +33,8 @@ pytestmark = pytest.mark.redis
 
 CASES: list[tuple[str, Callable[[ServiceStore], Awaitable[None]]]] = [
     (name, function)
-    for name, function in vars(contract).items()
+    for module in (contract, event_log)
+    for name, function in vars(module).items()
     if name.startswith("test_") and list(inspect.signature(function).parameters) == ["store"]
 ]
 

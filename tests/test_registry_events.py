@@ -25,13 +25,6 @@ S = ServiceStatus
 T = Topic
 OWNER = Principal(account="team", role=Role.SERVICE)
 ADMIN = Principal(account="root", role=Role.ADMIN)
-_NOT_YET = {"redis"}
-
-
-@pytest.fixture(autouse=True)
-def _log_implemented(backend: str) -> None:
-    if backend in _NOT_YET:
-        pytest.skip(f"the change log is not on the {backend} store yet")
 
 
 class Woken:

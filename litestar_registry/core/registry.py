@@ -90,6 +90,10 @@ class RegistryPolicy(msgspec.Struct, kw_only=True, frozen=True):
     max_page_size: int
     history_limit: int
     """Most version-history entries kept per service; appending beyond it drops the oldest."""
+    events_retention_seconds: float
+    """How long the change log keeps an event (:meth:`Registry.trim_events`)."""
+    events_retention_count: int
+    """Most events the change log keeps, the newest (:meth:`Registry.trim_events`)."""
 
 
 class Registry:
@@ -259,6 +263,18 @@ class Registry:
         if any(sweep_topic(before.status, after.status) is not None for before, after in changes):
             await self._announce()
         return changes
+
+    async def trim_events(self, now: datetime | None = None) -> int:
+        """Apply the change log's retention at ``now`` (default: the clock's); return how many events were dropped.
+
+        Keeps at most ``events_retention_count`` events, the newest, and none older than ``events_retention_seconds``:
+        two cuts by index (id, time) in the store, never a scan. The sweeper calls it at every sweep.
+        """
+        now = now or self.clock.now()
+        last = (await self.store.read_events(limit=0)).last_id
+        keep_after = last - self.policy.events_retention_count
+        older_than = now - timedelta(seconds=self.policy.events_retention_seconds)
+        return await self.store.trim_events(keep_after=keep_after if keep_after > 0 else None, older_than=older_than)
 
     @staticmethod
     def visible(record: ServiceRecord, principal: Principal | None) -> bool:

@@ -22,6 +22,17 @@ Layout, under the key prefix ``{ns}:`` (``ns`` is the namespace, ``registry`` by
 ``{ns}:due`` (sorted set)
     Slugs that have a next check, scored by ``next_check_at`` in epoch microseconds: a sweep reads what is due
     (``ZRANGEBYSCORE``), so it costs what is due, not how many services exist.
+``{ns}:events`` (stream) and ``{ns}:event_id`` (string)
+    The change log: one entry per event, its stream id ``<n>-0`` with ``n`` from ``INCR`` on the counter, appended
+    by the same script as the change (``_log.lua``), so ids follow the order the server runs the scripts. Fields:
+    ``t`` topic, ``s`` subject, ``at`` epoch microseconds, then ``d`` (the payload as msgpack), ``n`` (tenant) and
+    ``st`` (the status a data write stored), or for a contact's transition, decided in ``touch.lua``, ``p`` (the
+    previous status) and ``r`` (the record's fields after it), from which the store builds the payload when it reads.
+    A stream rather than a sorted set and a hash: ids in order are its own (``XRANGE`` from a cursor, and ``XADD``
+    refuses an id below the last), ``XTRIM MINID`` drops by id without listing what it drops, and entries are packed
+    compactly. Reading is one ``events`` script (the counter and a page; a sparse filter examines at most
+    ``find_budget`` entries a call), trimming one ``trim`` script (by id, then from the oldest entry while older than
+    the limit: it costs what it drops). The counter is never lowered: ids are not reused after a trim.
 
 Each write is one Lua script (``EVALSHA``, one round trip), so it decides atomically in the server: ``create`` fails
 on a taken slug, ``replace`` and a conditional ``delete`` compare the data revision (``replace`` also the status, and
@@ -89,7 +100,16 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
 
 from litestar_registry.core.errors import ServiceExists, ServiceNotFound, StaleWrite
-from litestar_registry.core.events import EventDraft, EventPage, Topic
+from litestar_registry.core.events import (
+    ChangeEvent,
+    EventDraft,
+    EventPage,
+    Topic,
+    contact_topic,
+    service_draft,
+    sweep_topic,
+    with_status,
+)
 from litestar_registry.core.models import (
     Contact,
     HealthReport,
@@ -120,15 +140,21 @@ _SCRIPT_NAMES = (
     "find",
     "migrate",
     "read",
+    "events",
+    "trim",
 )
 _INDEXING = frozenset({"create", "replace", "delete", "touch", "advance", "prune", "migrate"})
 """Scripts that write records or their indexes: they get the shared helpers of ``_index.lua``."""
+_LOGGING = frozenset({"create", "replace", "delete", "touch", "advance"})
+"""Scripts that append to the change log: they get the helpers of ``_log.lua`` too."""
 _READ_FIELDS = ("record", "status", "fail", "seen", "deadline", "expires", "next", "health", "rev", "crev")
 """The hash fields a record is rebuilt from, in the order the scripts return them (packed by ``_pack.lua``)."""
 _ANY_STATUS = "*"
 _DEFAULT_MAX_CONNECTIONS = 50
 _DEFAULT_FIND_BUDGET = 500
 _MIGRATE_CHUNK = 200
+_TRIM_BUDGET = 10_000
+"""Change-log entries one ``trim`` call reads at most to find what is old enough to drop (it calls again if need be)."""
 _ATTEMPTS = 3
 """Tries of a command that meets a dropped connection, as redis-py's default ``Retry`` (three)."""
 
@@ -136,6 +162,7 @@ _encode = msgspec.msgpack.Encoder().encode
 _decode_record = msgspec.msgpack.Decoder(ServiceRecord).decode
 _decode_version = msgspec.msgpack.Decoder(VersionEntry).decode
 _decode_health = msgspec.msgpack.Decoder(HealthReport | None).decode
+_decode_data = msgspec.msgpack.Decoder(dict[str, Any]).decode
 
 Command = tuple[Any, ...]
 
@@ -161,6 +188,8 @@ def _load_script(name: str) -> str:
     folder = resources.files("litestar_registry.store").joinpath("redis_scripts")
     statuses = ", ".join(f"'{status.value}'" for status in ServiceStatus)
     text = folder.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+    if name in _LOGGING:
+        text = folder.joinpath("_log.lua").read_text(encoding="utf-8") + text
     if name in _INDEXING:
         text = folder.joinpath("_index.lua").read_text(encoding="utf-8") + text
     text = folder.joinpath("_pack.lua").read_text(encoding="utf-8") + text
@@ -184,6 +213,57 @@ def _unpack(data: bytes, count: int, pos: int = 0) -> tuple[list[bytes | None], 
 
 def _packed(values: Sequence[str]) -> bytes:
     return _encode(list(values))
+
+
+def _draft_args(events: Sequence[EventDraft]) -> list[Any]:
+    """The arguments that hand ``events`` to a script (``_log.lua``): their count, then five for each."""
+    args: list[Any] = [len(events)]
+    for draft in events:
+        args += [
+            draft.topic.value,
+            draft.subject,
+            to_micros(draft.occurred_at),
+            _encode(draft.data),
+            draft.tenant or "",
+        ]
+    return args
+
+
+_TRANSITION_TO = {
+    status: next(
+        ((other.value, topic.value) for other in ServiceStatus if (topic := contact_topic(other, status)) is not None),
+        ("", ""),
+    )
+    for status in ServiceStatus
+}
+"""For the status a contact writes: the status from which that is a transition, and its topic (``touch.lua``)."""
+
+
+def _event(entry: list[Any]) -> ChangeEvent:
+    """A change-log entry as the ``events`` script returns it (``[id, [field, value, ...]]``): see ``_log.lua``."""
+    raw, values = entry
+    fields = {values[i].decode(): values[i + 1] for i in range(0, len(values), 2)}
+    topic = Topic(fields["t"].decode())
+    at = from_micros(int(fields["at"]))
+    if "r" in fields:  # logged by touch.lua: the payload is built here from the record it kept
+        record = cast("ServiceRecord", RedisServiceStore._unpacked(fields["r"]))
+        draft = service_draft(topic, record, at, previous_status=ServiceStatus(fields["p"].decode()))
+        data = draft.data
+    else:
+        data = _decode_data(fields["d"])
+        if "st" in fields:
+            data = with_status(
+                EventDraft(topic=topic, occurred_at=at, subject="", data=data), ServiceStatus(fields["st"].decode())
+            ).data
+    tenant = fields.get("n")
+    return ChangeEvent(
+        id=int(raw.split(b"-", 1)[0]),
+        topic=topic,
+        occurred_at=at,
+        subject=fields["s"].decode(),
+        data=data,
+        tenant=None if tenant is None else tenant.decode(),
+    )
 
 
 class _Link(Protocol):
@@ -380,6 +460,8 @@ class RedisServiceStore(ServiceStore):
         self._prefix = f"{{{namespace}}}:"
         self._slugs_key = f"{self._prefix}slugs"
         self._due_key = f"{self._prefix}due"
+        self._log_keys = [f"{self._prefix}events", f"{self._prefix}event_id"]
+        """The change log (a stream) and its counter."""
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -634,13 +716,15 @@ class RedisServiceStore(ServiceStore):
     ) -> ServiceRecord:
         record = msgspec.structs.replace(record, revision=1, contact_revision=1)
         async with self._use() as link:
-            created = await self._run(link, *self._create_call(record, history))
+            created = await self._run(link, *self._create_call(record, history, events))
         if not created:
             raise ServiceExists(f"service '{record.slug}' is already registered")
         return record
 
-    def _create_call(self, record: ServiceRecord, history: VersionEntry) -> tuple[str, list[str], list[Any]]:
-        """The ``create`` script call that inserts ``record`` (at revision 1) and its first history entry."""
+    def _create_call(
+        self, record: ServiceRecord, history: VersionEntry, events: Sequence[EventDraft] = ()
+    ) -> tuple[str, list[str], list[Any]]:
+        """The ``create`` script call: ``record`` (at revision 1), its first history entry and ``events``."""
         score, expire_ms, fields = self._write_args(record)
         args = [
             self._prefix,
@@ -651,6 +735,7 @@ class RedisServiceStore(ServiceStore):
             record.status.value,
             _packed(record.tags),
             _packed(record.capabilities),
+            *_draft_args(events),
             *fields,
         ]
         return "create", self._write_keys(record.slug), args
@@ -682,6 +767,7 @@ class RedisServiceStore(ServiceStore):
             record.account or "",
             _packed(record.tags),
             _packed(record.capabilities),
+            *_draft_args(events),
             *self._data_fields(record),
         ]
         async with self._use() as link:
@@ -733,8 +819,9 @@ class RedisServiceStore(ServiceStore):
         self, slug: str, *, expected_revision: int | None = None, events: Sequence[EventDraft] = ()
     ) -> bool:
         expected = "" if expected_revision is None else expected_revision
+        args = [self._prefix, slug, expected, *_draft_args(events)]
         async with self._use() as link:
-            deleted = await self._run(link, "delete", self._write_keys(slug), [self._prefix, slug, expected])
+            deleted = await self._run(link, "delete", self._write_keys(slug), args)
         return bool(deleted)
 
     async def touch_logged(self, slug: str, contact: Contact) -> Touched:
@@ -748,12 +835,15 @@ class RedisServiceStore(ServiceStore):
             "0" if contact.account is None else "1",
             contact.account or "",
             retention,
+            *_TRANSITION_TO[contact.status],
             *sorted(status.value for status in contact.from_statuses),
         ]
         async with self._use() as link:
             reply = await self._run(link, "touch", self._write_keys(slug), args)
         if reply is None:
             return Touched(None, None)
+        if isinstance(reply, list):  # the contact moved the status, and the script logged the transition
+            return Touched(self._unpacked(reply[0]), contact_topic(ServiceStatus(args[8]), contact.status))
         return Touched(self._unpacked(reply), None)
 
     async def read_events(
@@ -764,10 +854,29 @@ class RedisServiceStore(ServiceStore):
         topics: Collection[Topic] | None = None,
         subject: str | None = None,
     ) -> EventPage:
-        raise NotImplementedError("the change log comes to this store next")  # pragma: no cover - phase 2/3
+        filters: list[Any] = ["0", ""] if subject is None else ["1", subject]
+        filters += ["0"] if topics is None else ["1", *sorted(Topic(topic).value for topic in topics)]
+        items: list[ChangeEvent] = []
+        cursor = max(after, 0)
+        async with self._use() as link:
+            while True:
+                args = [cursor, max(limit - len(items), 0), self._find_budget, *filters]
+                last, examined, done, entries = await self._run(link, "events", self._log_keys, args)
+                items += map(_event, entries)
+                cursor = int(examined)
+                if done or len(items) >= limit:
+                    return EventPage(items=items, last_id=int(last))
 
     async def trim_events(self, *, keep_after: int | None = None, older_than: datetime | None = None) -> int:
-        raise NotImplementedError("the change log comes to this store next")  # pragma: no cover - phase 2/3
+        keep = "" if keep_after is None else keep_after
+        older = "" if older_than is None else to_micros(older_than)
+        dropped = 0
+        async with self._use() as link:
+            while True:
+                count, more = await self._run(link, "trim", self._log_keys[:1], [keep, older, _TRIM_BUDGET])
+                dropped += int(count)
+                if not more:
+                    return dropped
 
     async def version_page(self, slug: str, *, after: int | None = None, limit: int | None = None) -> VersionPage:
         args = ["" if after is None else after, "" if limit is None else limit + 1]
@@ -819,6 +928,8 @@ class RedisServiceStore(ServiceStore):
                 else:
                     writes.append(before)
                     nxt = "" if after.next_check_at is None else to_micros(after.next_check_at)
+                    topic = sweep_topic(before.status, after.status)
+                    draft = None if topic is None else service_draft(topic, after, now, previous_status=before.status)
                     args = [
                         self._prefix,
                         before.slug,
@@ -826,6 +937,9 @@ class RedisServiceStore(ServiceStore):
                         after.status.value,
                         after.failure_count,
                         nxt,
+                        "" if draft is None else draft.topic.value,
+                        now_score,
+                        b"" if draft is None else _encode(draft.data),
                     ]
                     calls.append(("advance", self._write_keys(before.slug), args))
             if vanished:

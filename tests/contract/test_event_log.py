@@ -30,13 +30,6 @@ from tests.records import T0, first_version, make_record
 S = ServiceStatus
 CONTACT_FROM = states.sources(states.Event.CONTACT_HEALTHY)
 KEEP = Rewrite(from_statuses=states.sources(states.Event.UPDATE))
-_NOT_YET = {"redis"}
-
-
-@pytest.fixture(autouse=True)
-def _log_implemented(backend: str) -> None:
-    if backend in _NOT_YET:
-        pytest.skip(f"the change log is not on the {backend} store yet")
 
 
 async def log_of(store: ServiceStore, after: int = 0) -> list[ChangeEvent]:

@@ -1,10 +1,11 @@
 -- The sweep's claim: store what silence did to a service's status, unless its contact state moved since it was read.
 -- KEYS: 1 service hash, 2 history list, 3 slug index (unused), 4 due index.
 -- ARGV: 1 key prefix, 2 slug, 3 the contact revision read, 4 status, 5 failure count, 6 next check (epoch
---       microseconds; '' = none).
--- Writes only the status fields, so a data write since the read is kept. Returns the stored record's fields (the
--- store's _READ_FIELDS, in order), or nil when the service is gone or its contact revision moved on (contact, a data
--- write that set the status or restarted the clock, another sweeper).
+--       microseconds; '' = none), 7 the topic of the event this change appends ('' = none), 8 its time (epoch
+--       microseconds), 9 its data (msgpack).
+-- Writes only the status fields, so a data write since the read is kept, and appends the event only with a claim.
+-- Returns the stored record's fields (the store's _READ_FIELDS, in order), or nil when the service is gone or its
+-- contact revision moved on (contact, a data write that set the status or restarted the clock, another sweeper).
 local f = redis.call('HMGET', KEYS[1], 'rev', 'crev', 'status')
 if not f[1] then
   return false
@@ -24,5 +25,8 @@ if ARGV[4] ~= 'active' and ARGV[4] ~= 'degraded' then
   -- No longer live: kept until the slug registers again, as on every backend (see the store's docstring).
   redis.call('PERSIST', KEYS[1])
   redis.call('PERSIST', KEYS[2])
+end
+if ARGV[7] ~= '' then
+  log_event({'t', ARGV[7], 's', ARGV[2], 'at', ARGV[8], 'd', ARGV[9]})
 end
 return read(KEYS[1])

@@ -6,9 +6,11 @@
 --       5 status to write ('' = keep), 6 restart time (epoch microseconds; '' = keep the clock), 7 health to write
 --       with the restart ('' = keep), 8 safety-net retention ms ('' = keep the keys forever), 9 history entry ('' =
 --       none), 10 history limit ('' = none), 11 account ('' = none), 12 tags (msgpack array), 13 capabilities
---       (msgpack array), 14.. data field/value pairs (record, ttl, windows, tags, caps, folded text).
+--       (msgpack array), 14 the number of events to append and their arguments (_log.lua), then data field/value
+--       pairs (record, ttl, windows, tags, caps, folded text).
 -- Returns the stored record's fields (the store's _READ_FIELDS, in order), -1 when there is no such service (its
--- stale index entries are dropped), -2 when the revision moved on or the status is not one of those given.
+-- stale index entries are dropped), -2 when the revision moved on or the status is not one of those given. Only a
+-- write appends its events, each with 'st', the status stored (a write that keeps it learns it only here).
 local f = redis.call('HMGET', KEYS[1], 'rev', 'status', 'seen', 'next', 'tags', 'caps')
 if not f[1] then
   redis.call('DEL', KEYS[2])
@@ -36,7 +38,8 @@ if ARGV[5] ~= '' then
   status = ARGV[5]
   moved = true
 end
-redis.call('HSET', KEYS[1], 'rev', string.format('%d', tonumber(f[1]) + 1), 'status', status, unpack(ARGV, 14))
+redis.call('HSET', KEYS[1], 'rev', string.format('%d', tonumber(f[1]) + 1), 'status', status,
+  unpack(ARGV, after_drafts(14)))
 if ARGV[11] == '' then
   redis.call('HDEL', KEYS[1], 'account')
 else
@@ -87,4 +90,5 @@ if ARGV[9] ~= '' then
     end
   end
 end
+log_drafts(14, {'st', status})
 return read(KEYS[1])
