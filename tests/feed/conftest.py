@@ -146,7 +146,7 @@ async def settled(condition: Callable[[], bool], within: float = 3.0) -> None:
 
 
 MakeLive = Callable[..., Any]
-FEED_BACKENDS = ["memory", "sqlite", "postgres"]
+FEED_BACKENDS = ["memory", "sqlite", "postgres", "redis"]
 
 
 @pytest.fixture(params=FEED_BACKENDS)
