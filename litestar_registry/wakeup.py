@@ -247,13 +247,29 @@ class ChannelsWakeup:
             return PsycoPgChannelsBackend(dsn)
         from litestar.channels.backends.asyncpg import AsyncPgChannelsBackend
 
-        lost, listening = self._lost, list[asyncpg.Connection]()
+        lost = self._lost
 
-        async def connect() -> asyncpg.Connection:
+        async def listen() -> asyncpg.Connection:
             connection = await asyncpg.connect(dsn)
-            if not listening:  # the backend's first connection, made at startup, is the one that listens
-                listening.append(connection)
-                connection.add_termination_listener(lambda _: lost.set())
+            connection.add_termination_listener(lambda _: lost.set())
             return connection
 
-        return AsyncPgChannelsBackend(make_connection=connect)
+        class NotifyBackend(AsyncPgChannelsBackend):
+            """Litestar's backend, publishing on one connection kept open: it opens a new one per publication."""
+
+            publisher: asyncpg.Connection | None = None
+
+            async def publish(self, data: bytes, channels: Any) -> None:
+                if self.publisher is None or self.publisher.is_closed():
+                    self.publisher = await asyncpg.connect(dsn)
+                for channel in channels:
+                    await self.publisher.execute("SELECT pg_notify($1, $2)", channel, data.decode())
+
+            async def on_shutdown(self) -> None:
+                publisher, self.publisher = self.publisher, None
+                if publisher is not None:
+                    with contextlib.suppress(Exception):
+                        await publisher.close()
+                await super().on_shutdown()
+
+        return NotifyBackend(make_connection=listen)  # only the listening connection comes from it now

@@ -72,7 +72,7 @@ async def test_a_publication_wakes_the_other_instance_and_not_the_publisher(
     async with opened(url) as (one, one_heard), opened(url) as (two, two_heard):
         assert (one.subscriptions, two.subscriptions) == (1, 1)
         backend = type(one._backend).__name__
-        expected = {"redis": "PubSubBackend", "postgres": "AsyncPgChannelsBackend"}.get(
+        expected = {"redis": "PubSubBackend", "postgres": "NotifyBackend"}.get(
             request.node.callspec.params["url"], "PsycoPgChannelsBackend"
         )
         assert backend == expected
