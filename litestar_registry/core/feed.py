@@ -227,7 +227,8 @@ class FeedHub:
 
         The first item is :class:`Opened`, once the cursor is fixed: no change made after it is missed. ``topics`` and
         ``subject`` filter in the store; ``accept`` filters what the caller may see. A cursor that retention overtook,
-        or one beyond the log, yields a :class:`FeedGap` right after. A :class:`Ping` comes after
+        or one beyond the log, yields a :class:`FeedGap` right after; so does, without ``topics`` and ``subject``, a
+        follower that lags so far behind that retention overtakes it while it follows. A :class:`Ping` comes after
         ``ping_interval`` seconds without anything to yield. With ``lifetime``, it ends after that many seconds.
         The generator holds no task: close it (or cancel the task iterating it) and nothing of it is left.
         """
@@ -245,6 +246,9 @@ class FeedHub:
             while not self._closed and loop.time() < end:
                 known = self.last_id  # every id up to it is committed: a read after it sees them all
                 page = await self.log.read_events(cursor, limit=self.batch_size, topics=topics, subject=subject)
+                if topics is None and subject is None and page.items and page.items[0].id > cursor + 1:
+                    # Ids have no holes: retention overtook a reader that lagged behind it while following.
+                    yield FeedGap(after=cursor, resume_after=page.items[0].id - 1, reason="retention")
                 for event in page.items:
                     cursor = event.id
                     if accept is None or accept(event):

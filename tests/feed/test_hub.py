@@ -82,3 +82,23 @@ async def test_a_cursor_behind_retention_yields_a_gap_then_the_rest() -> None:
         assert hub.watchers == 0
     finally:
         await hub.stop()
+
+
+async def test_a_follower_that_retention_overtakes_while_it_follows_is_told() -> None:
+    store = MemoryServiceStore()
+    hub = FeedHub(store, poll_interval=0.05, batch_size=2)
+    await hub.start()
+    try:
+        for slug in ("a", "b", "c", "d", "e"):
+            await add(store, hub, slug)
+        stream = hub.follow(0, ping_interval=5)
+        try:
+            assert await anext(stream) == Opened(after=0)
+            assert [(await anext(stream)).id for _ in range(2)] == [1, 2]  # type: ignore[union-attr]
+            await store.trim_events(keep_after=3)  # while the follower is at 2
+            assert await anext(stream) == FeedGap(after=2, resume_after=3, reason="retention")
+            assert [(await anext(stream)).id for _ in range(2)] == [4, 5]  # type: ignore[union-attr]
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+    finally:
+        await hub.stop()
