@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import msgspec
 
+from litestar_registry.core.feed import raise_if_cancelled
 from litestar_registry.store import mask_url
 
 if TYPE_CHECKING:
@@ -144,6 +145,7 @@ class ChannelsWakeup:
     async def signals(self) -> AsyncIterator[None]:
         """Yield once per wake-up from another instance; reconnect (with backoff) when the subscription breaks."""
         while not self._closed:
+            raise_if_cancelled()
             try:
                 if self._backend is None:
                     await self._connect()

@@ -25,7 +25,7 @@ import msgspec
 
 from litestar_registry.core.events import ChangeEvent, EventLog, Topic
 
-__all__ = ("FeedGap", "FeedHub", "FeedItem", "Opened", "Ping", "Wakeup")
+__all__ = ("FeedGap", "FeedHub", "FeedItem", "Opened", "Ping", "Wakeup", "raise_if_cancelled")
 
 logger = logging.getLogger("litestar_registry")
 
@@ -87,6 +87,19 @@ FeedItem: TypeAlias = ChangeEvent | FeedGap | Opened | Ping
 """What :meth:`FeedHub.follow` yields."""
 
 _PING = Ping()
+_STOP_SECONDS = 5.0
+
+
+def raise_if_cancelled() -> None:
+    """Raise ``CancelledError`` if the running task is being cancelled.
+
+    A client library that catches the cancellation of an await and goes on leaves the task running with its
+    cancellation pending: redis-py 8.1 does so for a command in flight (it returns normally). A loop checks this
+    before it waits again, or it would wait forever for a cancellation that already came.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class FeedHub:
@@ -138,9 +151,10 @@ class FeedHub:
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=_STOP_SECONDS)
+            if stuck:  # never hold the app's shutdown: say so instead
+                logger.warning("litestar-registry: the change feed's tasks did not stop within %g s", _STOP_SECONDS)
         if self.wakeup is not None:
             await self.wakeup.close()
 
@@ -244,6 +258,7 @@ class FeedHub:
                 cursor = gap.resume_after
             quiet_since = loop.time()
             while not self._closed and loop.time() < end:
+                raise_if_cancelled()
                 known = self.last_id  # every id up to it is committed: a read after it sees them all
                 page = await self.log.read_events(cursor, limit=self.batch_size, topics=topics, subject=subject)
                 if topics is None and subject is None and page.items and page.items[0].id > cursor + 1:
@@ -299,6 +314,7 @@ class FeedHub:
         Without watchers it reads nothing (streams and long polls read the log's last id when they start).
         """
         while True:
+            raise_if_cancelled()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll_interval):
                     await self._kick.wait()
