@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+
+import pytest
 
 from litestar_registry.core.events import ChangeEvent, Topic, service_draft
 from litestar_registry.core.feed import FeedGap, FeedHub, FeedItem, Opened, Ping
 from litestar_registry.core.models import ServiceStatus
 from litestar_registry.store.memory import MemoryServiceStore
+from litestar_registry.wakeup import ChannelsWakeup
+from tests.backends import REDIS_URL, require_server
 from tests.records import first_version, make_record
 
 
@@ -102,3 +107,19 @@ async def test_a_follower_that_retention_overtakes_while_it_follows_is_told() ->
             await stream.aclose()  # type: ignore[attr-defined]
     finally:
         await hub.stop()
+
+
+async def test_the_hub_stops_at_once_while_it_publishes_through_redis(caplog: pytest.LogCaptureFixture) -> None:
+    """redis-py returns normally from a publish whose task was cancelled: the hub's loop must not wait again."""
+    require_server("redis")
+    store = MemoryServiceStore()
+    for attempt in range(10):
+        hub = FeedHub(store, poll_interval=1.0, wakeup=ChannelsWakeup(REDIS_URL))
+        await hub.start()
+        await hub.notify()
+        for _ in range(attempt):  # stop at a different point of the publish each time
+            await asyncio.sleep(0)
+        started = time.monotonic()
+        await hub.stop()
+        assert time.monotonic() - started < 1.0
+    assert "did not stop" not in caplog.text
