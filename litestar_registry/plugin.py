@@ -230,7 +230,7 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
             raise error from None
         logger.info("litestar-registry: store %s, from %s", type(self.store).__name__, self._store_setting())
         wakeup = self.feed.wakeup
-        logger.info(
+        logger.debug(  # INFO stays one line, naming the store
             "litestar-registry: change feed %s",
             f"woken across instances through {mask_url(wakeup.url)}"
             if wakeup is not None
