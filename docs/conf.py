@@ -60,6 +60,8 @@ myst_substitutions = {
     "default_ttl_path": _defaults.ttl_path,
     "ttl_account": _defaults.ttl_account,
     "ttl_expiry_windows": str(_defaults.ttl_expiry_windows),
+    "events_retention_days": f"{_defaults.events_retention_seconds / 86_400:g}",
+    "events_retention_count": f"{_defaults.events_retention_count:,}",
     "feed_poll_interval": f"{_defaults.feed_poll_interval_seconds:g}",
     "feed_ping_interval": f"{_defaults.feed_ping_interval_seconds:g}",
     "feed_max_wait": f"{_defaults.feed_max_wait_seconds:g}",

@@ -16,6 +16,7 @@ from redis.asyncio.connection import AbstractConnection
 
 from litestar_registry.core import states
 from litestar_registry.core.errors import ServiceNotFound, StaleWrite
+from litestar_registry.core.events import Topic, service_draft
 from litestar_registry.core.models import Contact, HealthReport, Rewrite, ServiceQuery, ServiceStatus, VersionEntry
 from litestar_registry.store import MemoryServiceStore, ServiceStore, StoreConfigurationError, create_store
 from litestar_registry.store.redis import RedisServiceStore, _Direct, _redis_url
@@ -265,6 +266,30 @@ async def test_a_data_write_and_a_history_page_are_one_round_trip_each(
     page = await rs.version_page("once", limit=1)
     assert wire == [b"EVALSHA"]
     assert (page.items, page.next_after) == ([entry], None)
+
+
+async def test_the_change_log_is_a_stream_under_the_hash_tag_read_and_appended_in_one_round_trip(
+    rs: RedisServiceStore, wire: list[bytes]
+) -> None:
+    record = make_record("logged")
+    draft = service_draft(Topic.SERVICE_REGISTERED, record, T0)
+    wire.clear()
+    await rs.create(record, first_version(record), events=[draft])
+    assert wire == [b"EVALSHA"]  # the record and its event, one script
+    wire.clear()
+    degraded = Contact(at=T0 + timedelta(seconds=1), status=S.DEGRADED, from_statuses=CONTACT_FROM)
+    assert (await rs.touch_logged("logged", degraded)).topic is Topic.SERVICE_DEGRADED
+    assert wire == [b"EVALSHA"]  # a transition is still one round trip: the script decides and logs it
+    wire.clear()
+    page = await rs.read_events(limit=10)
+    assert wire == [b"EVALSHA"]
+    assert [(e.id, e.topic) for e in page.items] == [(1, Topic.SERVICE_REGISTERED), (2, Topic.SERVICE_DEGRADED)]
+    client = rs.client
+    assert await client.type("{registry}:events") == b"stream"
+    assert [entry_id for entry_id, _ in await client.xrange("{registry}:events")] == [b"1-0", b"2-0"]
+    assert await client.get("{registry}:event_id") == b"2"
+    assert await rs.trim_events(keep_after=1) == 1
+    assert await client.xlen("{registry}:events") == 1
 
 
 async def test_records_written_before_the_contact_revision_existed_keep_working(rs: RedisServiceStore) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from litestar_registry.core import states
+from litestar_registry.core.events import Topic, service_draft
 from litestar_registry.core.models import Contact, HealthReport, ServiceQuery, ServiceRecord, ServiceStatus
 from litestar_registry.store import MemoryServiceStore, ServiceStore, create_store
 from litestar_registry.store.sqlalchemy import BIND_KEY, SQLAlchemyServiceStore, metadata
@@ -269,6 +270,22 @@ def _capture(store: SQLAlchemyServiceStore) -> list[tuple[str, Any]]:
     return statements
 
 
+async def test_a_contact_that_moves_the_status_logs_it_in_one_transaction(sql_store: SQLAlchemyServiceStore) -> None:
+    record = make_record("moving")
+    await sql_store.create(record, first_version(record))
+    statements = _capture(sql_store)
+    contact = Contact(at=T0 + timedelta(seconds=5), status=S.DEGRADED, from_statuses=LIVE)
+    touched = await sql_store.touch_logged("moving", contact)
+    assert touched.topic is Topic.SERVICE_DEGRADED
+    kinds = [sql.lstrip().split()[0].upper() for sql, _ in statements]
+    # The steady-state UPDATE matches nothing; then the old status under the write lock, the contact, the event.
+    lock = ["SELECT"] if sql_store.engine.dialect.name == "postgresql" else ["UPDATE", "SELECT"]
+    assert kinds == ["UPDATE", *lock, "UPDATE", "INSERT", "INSERT"]
+    del statements[:]
+    assert (await sql_store.touch_logged("moving", contact)).topic is None  # degraded again: the steady state
+    assert len(statements) == 1
+
+
 async def test_touch_is_one_statement_outside_any_transaction(sql_store: SQLAlchemyServiceStore) -> None:
     record = make_record("hot")
     await sql_store.create(record, first_version(record))
@@ -373,7 +390,12 @@ async def test_a_sweep_is_one_read_and_one_write_of_the_status_columns(sql_store
     assert len(changed) == 10
     kinds = [sql.lstrip().split()[0].upper() for sql, _ in statements]
     # The due rows, then one UPDATE for the whole batch; its degradations go to the change log in the same
-    # transaction: the counter (an upsert), then one INSERT of the batch's events.
+    # transaction: the counter (an upsert), then one INSERT of the batch's events. On SQLite a write that changes
+    # nothing opens that transaction first: Python's sqlite3 would run the WITH ... UPDATE outside it.
+    postgres = sql_store.engine.dialect.name == "postgresql"
+    if not postgres:
+        assert (kinds.pop(1), autocommit.pop(1)) == ("UPDATE", False)  # in the transaction, as all that follows
+        assert "registry_event_counter" in statements.pop(1)[0]
     assert kinds == ["SELECT", "WITH", "INSERT", "INSERT"]
     assert autocommit == [True, False, False, False]
     assert "registry_event_counter" in statements[2][0]
@@ -474,6 +496,32 @@ async def test_the_pool_is_sized_from_the_setting_or_the_url(sqlite_url: str, tm
         assert store.engine.sync_engine.pool.size() == 2  # explicit engine options win
     with pytest.raises(ValueError, match="positive integer"):
         create_store(f"{sqlite_url}?pool_size=none")
+
+
+@pytest.mark.postgres
+async def test_postgres_hands_event_ids_out_in_commit_order(tmp_path: Path) -> None:
+    """A write that appends while another's transaction holds the counter waits, and takes the next id after it.
+
+    With a sequence, the second write could take id 2 and commit first: a reader following the log would then pass
+    id 1 while it is still uncommitted, and never see it.
+    """
+    async with open_store("postgres", tmp_path) as store:
+        assert isinstance(store, SQLAlchemyServiceStore)
+        first, second = make_record("first"), make_record("second")
+        async with store.engine.begin() as slow:  # a write in flight: its event appended, not committed yet
+            await store._append(slow, [service_draft(Topic.SERVICE_REGISTERED, first, T0)])
+            racing = asyncio.create_task(
+                store.create(
+                    second, first_version(second), events=[service_draft(Topic.SERVICE_REGISTERED, second, T0)]
+                )
+            )
+            await asyncio.sleep(0.3)
+            assert not racing.done()  # it waits on the counter's row lock ...
+            assert (await store.read_events()).items == []  # ... and a reader sees neither event yet
+        await asyncio.wait_for(racing, 5)
+        page = await store.read_events()
+        assert [(e.id, e.subject) for e in page.items] == [(1, "first"), (2, "second")]
+        assert page.last_id == 2
 
 
 @pytest.mark.postgres

@@ -222,7 +222,14 @@ _TOUCH = {
 }
 """The contact statement for each (health given, account required, steady state only)."""
 _STATUS_FOR_UPDATE = select(_services.c.status).where(_services.c.slug == bindparam("slug")).with_for_update()
-"""A contact's slow path reads the status it replaces under the row lock (SQLite: under the store's write lock)."""
+"""A contact's slow path reads the status it replaces under the row lock (on SQLite, after :data:`_SQLITE_WRITER`)."""
+_SQLITE_WRITER = update(_counter).where(_counter.c.id == 0).values(value=_counter.c.value)
+"""A write that changes nothing, to open a SQLite transaction and take the database's write lock first.
+
+Python's ``sqlite3`` opens a transaction only before a statement that starts with INSERT, UPDATE, DELETE or REPLACE:
+a SELECT, or an UPDATE written with a CTE (``WITH ... UPDATE``, the sweep's), runs outside it. The store's own lock
+keeps its writes apart, but another process (or store object) on the same file could then write between such a
+statement and the rest of its transaction."""
 _GET = select(_services).where(_services.c.slug == bindparam("slug"))
 _DUE = (
     select(_services)
@@ -717,6 +724,7 @@ class SQLAlchemyServiceStore(ServiceStore):
         # The status moves (or nothing matches): read the status it replaces under the row lock, apply the contact
         # and append its transition in one transaction.
         async with self._write() as conn:
+            await self._hold_writer(conn)
             before: str | None = await conn.scalar(_STATUS_FOR_UPDATE, {"slug": slug})
             if before is None:
                 return Touched(None, None)
@@ -803,6 +811,7 @@ class SQLAlchemyServiceStore(ServiceStore):
                 result = await conn.execute(_SWEEP[self._postgres], params)
                 return {row.slug: _record(row._mapping) for row in result}
         async with self._write() as conn:
+            await self._hold_writer(conn)
             result = await conn.execute(_SWEEP[self._postgres], params)
             stored = {row.slug: _record(row._mapping) for row in result}
             drafts = []
@@ -815,6 +824,11 @@ class SQLAlchemyServiceStore(ServiceStore):
                     )
             await self._append(conn, drafts)
         return stored
+
+    async def _hold_writer(self, conn: AsyncConnection) -> None:
+        """On SQLite, open the transaction with the write lock before a first statement Python would run outside it."""
+        if not self._postgres:
+            await conn.execute(_SQLITE_WRITER)
 
     async def _append(self, conn: AsyncConnection, drafts: Sequence[EventDraft]) -> None:
         """Append ``drafts`` to the change log in the caller's transaction, as its last statements.
