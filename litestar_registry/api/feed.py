@@ -11,7 +11,7 @@ import contextlib
 import logging
 import random
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Annotated, Any
 
 import msgspec
@@ -189,14 +189,14 @@ def _message(item: FeedItem) -> ServerSentEventMessage:
     return ServerSentEventMessage(id=item.id, event=str(item.topic), data=msgspec.json.encode(item).decode())
 
 
-async def _stream(items: AsyncIterator[FeedItem]) -> AsyncIterator[ServerSentEventMessage]:
+async def _stream(items: AsyncGenerator[FeedItem, None]) -> AsyncIterator[ServerSentEventMessage]:
     try:
         async for item in items:
             yield _message(item)
     except Exception:
         logger.warning("litestar-registry: an event stream ended on an error", exc_info=True)
     finally:
-        await items.aclose()  # type: ignore[attr-defined]
+        await items.aclose()
 
 
 TopicQuery = Annotated[

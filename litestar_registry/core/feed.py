@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection
 from typing import Protocol, TypeAlias
 
 import msgspec
@@ -138,6 +138,8 @@ class FeedHub:
         """Read the log's last id, subscribe to wake-ups, and start the hub's two tasks (the only ones it has)."""
         self._closed = False
         self._moved, self._kick = asyncio.Event(), asyncio.Event()
+        if self._local:  # writes made before the start (provisioning's, at startup) are announced at once
+            self._kick.set()
         await self._refresh()
         self._tasks = [asyncio.create_task(self._pump(), name="registry-feed-pump")]
         if self.wakeup is not None:
@@ -236,7 +238,7 @@ class FeedHub:
         accept: Callable[[ChangeEvent], bool] | None = None,
         ping_interval: float = 15.0,
         lifetime: float | None = None,
-    ) -> AsyncIterator[FeedItem]:
+    ) -> AsyncGenerator[FeedItem, None]:
         """Every event after ``after`` (``None``: from now on), then each new one as it is appended, until stopped.
 
         The first item is :class:`Opened`, once the cursor is fixed: no change made after it is missed. ``topics`` and
@@ -261,6 +263,11 @@ class FeedHub:
                 raise_if_cancelled()
                 known = self.last_id  # every id up to it is committed: a read after it sees them all
                 page = await self.log.read_events(cursor, limit=self.batch_size, topics=topics, subject=subject)
+                if page.last_id < cursor:  # the log went back (an emptied store): go on from its end, and say so
+                    yield FeedGap(after=cursor, resume_after=page.last_id, reason="unknown")
+                    cursor = page.last_id
+                    await self._refresh()  # the hub learns it too, or its last id would take the cursor back up
+                    continue
                 if topics is None and subject is None and page.items and page.items[0].id > cursor + 1:
                     # Ids have no holes: retention overtook a reader that lagged behind it while following.
                     yield FeedGap(after=cursor, resume_after=page.items[0].id - 1, reason="retention")
@@ -306,6 +313,14 @@ class FeedHub:
 
     async def _refresh(self) -> None:
         page = await self.log.read_events(self.last_id, limit=0)
+        if page.last_id < self.last_id:  # ids are never reused: only an emptied store goes back
+            logger.warning(
+                "litestar-registry: the change log went back from id %d to %d (was the store emptied?)",
+                self.last_id,
+                page.last_id,
+            )
+            self.last_id = page.last_id
+            self._wake()
         self._advance(page.last_id)
 
     async def _pump(self) -> None:
