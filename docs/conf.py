@@ -30,6 +30,7 @@ extensions = [
     "sphinx_click",
     "myst_parser",
     "registry_docs",
+    "events_docs",
 ]
 
 root_doc = "index"
@@ -61,6 +62,9 @@ myst_substitutions = {
     "ttl_expiry_windows": str(_defaults.ttl_expiry_windows),
     "events_retention_days": f"{_defaults.events_retention_seconds / 86_400:g}",
     "events_retention_count": f"{_defaults.events_retention_count:,}",
+    "feed_poll_interval": f"{_defaults.feed_poll_interval_seconds:g}",
+    "feed_ping_interval": f"{_defaults.feed_ping_interval_seconds:g}",
+    "feed_max_wait": f"{_defaults.feed_max_wait_seconds:g}",
 }
 """Defaults quoted in the prose, as ``{{ name }}``: read from ``RegistryConfig()`` so that they cannot go stale."""
 

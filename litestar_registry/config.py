@@ -18,6 +18,7 @@ from litestar_registry.core.auth import check_keys, check_tenants, mask
 from litestar_registry.core.clock import Clock, SystemClock
 from litestar_registry.core.registry import DependentsCheck
 from litestar_registry.store import mask_url, store_url_problem
+from litestar_registry.wakeup import wakeup_url_problem
 
 if TYPE_CHECKING:
     from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
@@ -230,6 +231,25 @@ class RegistryConfig:
     webhooks_rotation_grace_seconds: float = field(default=86_400.0, metadata=_env("WEBHOOKS_ROTATION_GRACE_SECONDS"))
     """After a secret rotation, how long the old secret keeps signing deliveries beside the new one (0: not at all).
     An admin may choose another grace per rotation."""
+    feed_channels: bool = field(default=True, metadata=_env("FEED_CHANNELS"))
+    """Wake the change feed's watchers (streams, long polls) across app instances through Litestar's channels. Off,
+    each instance sees the others' changes at its next poll of the change log only."""
+    feed_channels_url: str | None = field(default=None, metadata=_env("FEED_CHANNELS_URL"))
+    """Where the wake-ups travel: a ``redis://`` / ``valkey://`` or ``postgresql://`` URL. Unset: the store's own
+    server when it is Redis or PostgreSQL; a SQLite or memory store has none, and the feed polls only."""
+    feed_poll_interval_seconds: float = field(default=1.0, metadata=_env("FEED_POLL_INTERVAL_SECONDS"))
+    """How often an instance reads the change log while anyone watches it, whatever the wake-ups say: the longest a
+    watcher waits for a change no wake-up announced."""
+    feed_ping_interval_seconds: float = field(default=15.0, metadata=_env("FEED_PING_INTERVAL_SECONDS"))
+    """Seconds without an event after which the event stream sends a comment (``: ping``), so that proxies keep
+    it open."""
+    feed_stream_max_seconds: float | None = field(default=None, metadata=_env("FEED_STREAM_MAX_SECONDS"))
+    """End each event stream after this long; its client reconnects with ``Last-Event-ID`` and misses nothing. Set it
+    to spread long-lived streams over new app instances, or so that a server's graceful shutdown (``uvicorn
+    --timeout-graceful-shutdown``) need not cut them. Unset: a stream lasts as long as its client stays."""
+    feed_max_wait_seconds: float = field(default=300.0, metadata=_env("FEED_MAX_WAIT_SECONDS"))
+    """The longest a long poll (``?index=...&wait=...``) waits for a change; a longer ``wait`` is cut to it, and a
+    long poll without ``wait`` waits this long."""
 
     clock: Clock = field(default_factory=SystemClock)
     """Where time comes from; tests pass a ``ManualClock`` (code only)."""
@@ -254,7 +274,7 @@ class RegistryConfig:
         numbers_ok = True
         for name in _POSITIVE_NUMBERS:
             value = getattr(self, name)
-            if value is None and name == "ttl_seconds":
+            if value is None and name in ("ttl_seconds", "feed_stream_max_seconds"):
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
                 bad(name, "a finite number of seconds > 0", value)
@@ -298,6 +318,8 @@ class RegistryConfig:
             self.tenant_keys, {**self.service_keys, **self.admin_keys}, _label("tenant_keys") + " tenant"
         )
         problems += self._provisioning_problems()
+        if self.feed_channels_url is not None and (problem := wakeup_url_problem(self.feed_channels_url)):
+            bad("feed_channels_url", problem.removeprefix("expected "), self.feed_channels_url)
         problems += self._webhook_problems()
         return problems
 
@@ -435,6 +457,10 @@ _POSITIVE_NUMBERS = (
     "webhooks_timeout_seconds",
     "webhooks_relay_interval_seconds",
     "events_retention_seconds",
+    "feed_poll_interval_seconds",
+    "feed_ping_interval_seconds",
+    "feed_max_wait_seconds",
+    "feed_stream_max_seconds",
 )
 """Float settings: finite and above zero (``ttl_seconds`` may also be unset)."""
 _POSITIVE_INTEGERS = (
@@ -495,7 +521,9 @@ def _field_of(variable: str) -> str:
 
 def _shown(name: str, value: Any, *, quoted: bool = True) -> str:
     """``value`` of setting ``name`` as a message (``quoted``) or a listing shows it: keys masked, URL passwords too."""
-    if name in ("store_url", "provisioning_dbos_url", "webhooks_database_url") and isinstance(value, str):
+    if name in ("store_url", "provisioning_dbos_url", "webhooks_database_url", "feed_channels_url") and isinstance(
+        value, str
+    ):
         text = mask_url(value)
     elif _FIELDS[name].metadata.get("secret") and value and isinstance(value, Mapping):
         text = ",".join(f"{account}={mask(key)}" for account, keys in value.items() for key in _keys(keys))

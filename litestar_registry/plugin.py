@@ -15,6 +15,7 @@ from litestar_registry.api import hooks
 from litestar_registry.api.admin import AdminController
 from litestar_registry.api.dependencies import bind, registry_dependencies
 from litestar_registry.api.discovery import EntrypointController
+from litestar_registry.api.feed import FeedController, FeedSettings, feed_dependencies
 from litestar_registry.api.openapi import document_registry
 from litestar_registry.api.problems import exception_handlers
 from litestar_registry.api.provisioning import document_provisioning, provisioning_router
@@ -24,12 +25,14 @@ from litestar_registry.api.webhooks import webhooks_router
 from litestar_registry.background import Sweeper
 from litestar_registry.config import RegistryConfig, RegistryConfigurationError
 from litestar_registry.core.auth import Authenticator, KeyAuthenticator
+from litestar_registry.core.feed import FeedHub
 from litestar_registry.core.registry import Registry, RegistryPolicy
 from litestar_registry.durable import DurableExecution
 from litestar_registry.provisioning.errors import DefinitionError
 from litestar_registry.provisioning.instances import ReservingRegistry
 from litestar_registry.provisioning.service import ProvisioningService
 from litestar_registry.store import StoreConfigurationError, create_store, mask_url
+from litestar_registry.wakeup import ChannelsWakeup, wakeup_url
 from litestar_registry.webhooks.service import WebhookService
 
 if TYPE_CHECKING:
@@ -47,7 +50,17 @@ logger = logging.getLogger("litestar_registry")
 class RegistryPlugin(InitPlugin, CLIPlugin):
     """Adds the service registry under ``config.path``, its store to the app lifespan, and ``litestar registry``."""
 
-    __slots__ = ("_sweeper", "authenticator", "config", "durable", "provisioning", "registry", "store", "webhooks")
+    __slots__ = (
+        "_sweeper",
+        "authenticator",
+        "config",
+        "durable",
+        "feed",
+        "provisioning",
+        "registry",
+        "store",
+        "webhooks",
+    )
 
     def __init__(self, config: RegistryConfig | None = None) -> None:
         self.config = config if config is not None else RegistryConfig.from_env()
@@ -72,7 +85,14 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
             raise RegistryConfigurationError([f"RegistryConfig.provisioning_definitions: {exc.detail}"]) from None
         if self.config.provisioning:
             self.registry.dependents_checks.append(self.provisioning.dependents)
+        self.feed = self._build_feed()
+        self.registry.on_events = self._on_events
         self._sweeper = Sweeper(self.registry, self.config.sweep_interval_seconds, listeners=[self.durable.on_sweep])
+
+    async def _on_events(self) -> None:
+        """This process appended to the change log: wake the feed's watchers (and the other instances) and the relay."""
+        self.webhooks.wake()
+        await self.feed.notify()
 
     def _build_store(self) -> ServiceStore:
         config = self.config
@@ -87,6 +107,12 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
             )
         except StoreConfigurationError as exc:
             raise RegistryConfigurationError([f"{self._store_setting()}: {exc}"]) from None
+
+    def _build_feed(self) -> FeedHub:
+        """The process's one change-feed hub, woken through the channels URL if there is one (else it polls)."""
+        url = wakeup_url(self.config, self.store)
+        wakeup = ChannelsWakeup(url) if url is not None else None
+        return FeedHub(self.store, poll_interval=self.config.feed_poll_interval_seconds, wakeup=wakeup)
 
     def _store_setting(self) -> str:
         """The setting that chose the store, as messages name it (a URL's password masked)."""
@@ -109,10 +135,12 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
                 path=config.path,
                 route_handlers=[
                     bind(RegistryController, registry=self.registry),
+                    FeedController,
                     EntrypointController,
                     AdminController,
                 ],
-                dependencies=registry_dependencies(self.registry, self.authenticator, public_reads=config.public_reads),
+                dependencies=registry_dependencies(self.registry, self.authenticator, public_reads=config.public_reads)
+                | feed_dependencies(self.feed, self._feed_settings()),
                 exception_handlers=exception_handlers(),
                 guards=list(config.guards),
                 tags=list(config.tags),
@@ -162,6 +190,7 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
                     tags=[*config.tags, "ttl"],
                     max_body_bytes=config.max_body_bytes,
                     guards=list(config.guards),
+                    feed=feed_dependencies(self.feed, self._feed_settings()),
                 )
             )
         document_registry(
@@ -171,6 +200,14 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
             document_provisioning(app_config)
         app_config.lifespan.append(self.lifespan)
         return app_config
+
+    def _feed_settings(self) -> FeedSettings:
+        config = self.config
+        return FeedSettings(
+            ping_interval=config.feed_ping_interval_seconds,
+            max_wait=config.feed_max_wait_seconds,
+            stream_lifetime=config.feed_stream_max_seconds,
+        )
 
     def _warn_about_openings(self) -> None:
         """Log, at every start, each way in which this registry is open or unusable: nobody should miss one."""
@@ -226,6 +263,14 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
             logger.error("%s", error)
             raise error from None
         logger.info("litestar-registry: store %s, from %s", type(self.store).__name__, self._store_setting())
+        wakeup = self.feed.wakeup
+        logger.debug(  # INFO stays one line, naming the store
+            "litestar-registry: change feed %s",
+            f"woken across instances through {mask_url(wakeup.url)}"
+            if wakeup is not None
+            else f"polls the change log every {self.config.feed_poll_interval_seconds:g} s while watched (no channels "
+            "for this store, or REGISTRY_FEED_CHANNELS=false: other instances' changes arrive at the next poll)",
+        )
         try:
             # Webhooks activate their engine before provisioning launches DBOS (launching recovers both kinds).
             await self.webhooks.prepare()
@@ -233,11 +278,13 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
             await self.webhooks.open()
             await self.durable.join()
             try:
+                await self.feed.start()
                 if self.config.sweeper_enabled:
                     self._sweeper.start()
                 yield
             finally:
                 await self._sweeper.stop()
+                await self.feed.stop()
         finally:
             try:
                 await self.webhooks.close()

@@ -8,6 +8,9 @@ invalid input refused, valid input accepted, an ``Allow`` header that lists ever
   check expects 401 or 403 (a wrong key does answer 401, as the check wants).
 - ``positive_data_acceptance`` for a request with a ``cursor``: a cursor is a token the registry hands out, and one
   it did not is refused (422). The schema can give its alphabet, not the tokens.
+- ``negative_data_rejection`` for a request whose headers are the invalid part: the generator counts a header the
+  document does not name (``Last-Event-ID`` is the only one it names, on the stream) as invalid, where HTTP lets any
+  request carry headers a server does not know. A bad ``Last-Event-ID`` itself is a 422 (``tests/feed``).
 
 With keys in the environment the example app runs without provisioning, whose routes then leave the document.
 Fuzzing them with provisioning on is left to ``tests/provisioning``: DBOS's threads use ``random`` while Hypothesis
@@ -29,8 +32,9 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from litestar import Litestar
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.python.asgi import shutdown_lifespans
-from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
+from schemathesis.specs.openapi.checks import ignored_auth, negative_data_rejection, positive_data_acceptance
 
 from tests.backends import backend_url, open_store
 
@@ -43,6 +47,9 @@ ENVIRONMENT = {
     "REGISTRY_TTL_REGISTRATION_KEY": TTL_KEY,
     "REGISTRY_AUTO_APPROVE_ACCOUNTS": "fuzz",
     "REGISTRY_SWEEPER_ENABLED": "false",
+    # A long poll waits at most this long, and an event stream ends after it: every call gets its whole answer.
+    "REGISTRY_FEED_MAX_WAIT_SECONDS": "0.2",
+    "REGISTRY_FEED_STREAM_MAX_SECONDS": "0.2",
 }
 EXAMPLES = 8
 """Generated requests per operation and case, besides Schemathesis's own boundary and example cases."""
@@ -119,4 +126,7 @@ def test_the_document_says_what_the_server_does(case: schemathesis.Case, backend
         excluded.append(ignored_auth)
     if isinstance(case.query, dict) and "cursor" in case.query:
         excluded.append(positive_data_acceptance)
+    components = case.meta.components if case.meta is not None else {}
+    if (header := components.get(ParameterLocation.HEADER)) is not None and header.mode.is_negative:
+        excluded.append(negative_data_rejection)
     case.call_and_validate(headers=headers, excluded_checks=excluded)

@@ -20,7 +20,7 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 
 __all__ = ("LIST_PARAMETERS", "allowed_methods", "before_request")
 
-LIST_PARAMETERS = frozenset({"status", "state"})
+LIST_PARAMETERS = frozenset({"status", "state", "topic"})
 """The query parameters that may be given more than once."""
 
 _TYPED_PARAMETER = re.compile(r":[^}]+}")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any, ClassVar
 
 import msgspec
-from litestar import Controller, Request, delete, get, post, put
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, QueryParameter
 
+from litestar_registry.api.feed import INDEX_HEADER, FeedSettings, IndexQuery, WaitQuery, index_header, long_poll
 from litestar_registry.api.openapi import ANY_KEY, READ
 from litestar_registry.api.pagination import (
     decode_cursor,
@@ -34,6 +35,7 @@ from litestar_registry.api.schemas import (
 )
 from litestar_registry.core.auth import Principal
 from litestar_registry.core.errors import ServiceNotFound
+from litestar_registry.core.feed import FeedHub
 from litestar_registry.core.models import (
     HealthReport,
     Heartbeat,
@@ -147,13 +149,22 @@ class RegistryController(Controller):
         )
         return envelope(request, answer)
 
-    @get("/services", responses=problems(401, 422), opt=READ, security=ANY_KEY, summary="List services")
+    @get(
+        "/services",
+        responses=problems(401, 422),
+        opt=READ,
+        security=ANY_KEY,
+        summary="List services",
+        response_headers=[index_header()],
+    )
     async def list_services(
         self,
         request: AnyRequest,
         registry_core: Core,
         registry_reader: Reader,
         registry_page_size: NamedDependency[int],
+        registry_feed: NamedDependency[FeedHub],
+        registry_feed_settings: NamedDependency[FeedSettings],
         status: Annotated[
             list[ServiceStatus] | None, QueryParameter(max_items=len(ServiceStatus), description="Any of these")
         ] = None,
@@ -161,8 +172,15 @@ class RegistryController(Controller):
         capability: LabelQuery = None,
         q: SearchQuery = None,
         cursor: CursorQuery = None,
-    ) -> Envelope[list[ServiceView]]:
-        """Services matching every filter given, in slug order, a page at a time (``meta.next_cursor``)."""
+        index: IndexQuery = None,
+        wait: WaitQuery = None,
+    ) -> Response[Envelope[list[ServiceView]]]:
+        """Services matching every filter given, in slug order, a page at a time (``meta.next_cursor``).
+
+        `meta.index` (and the `X-Registry-Index` header) is the change log's last id when the list was read. Pass it
+        back as `index`, with `wait`, to long-poll: the answer comes once anything in the registry changed.
+        """
+        current = await long_poll(request, registry_feed, registry_feed_settings, index, wait)
         size = registry_page_size
         query = ServiceQuery(
             statuses=frozenset(status) if status else DEFAULT_STATUSES,
@@ -174,7 +192,10 @@ class RegistryController(Controller):
         )
         page = await registry_core.find(query)
         views = [ServiceView.of(r) for r in page.items if Registry.visible(r, registry_reader)]
-        return envelope(request, views, count=len(views), next_cursor=encode_cursor(page.next_after), limit=size)
+        body = envelope(
+            request, views, count=len(views), next_cursor=encode_cursor(page.next_after), limit=size, index=current
+        )
+        return Response(body, headers={INDEX_HEADER: str(current)})
 
     @get("/services/{slug:str}", responses=problems(401, 404), opt=READ, security=ANY_KEY, summary="Get a service")
     async def get_service(self, request: AnyRequest, slug: SlugPath, registry_reader: Reader) -> Envelope[ServiceView]:

@@ -280,6 +280,8 @@ class Meta(msgspec.Struct, kw_only=True, omit_defaults=True):
     count: int | None = None
     next_cursor: str | None = None
     limit: int | None = None
+    index: int | None = None
+    """The service list's: the change log's last id when it was read (the long poll's ``index``)."""
 
 
 class Envelope(msgspec.Struct, Generic[T], kw_only=True):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
@@ -23,10 +23,12 @@ from litestar.types import ExceptionHandlersMap, Guard
 
 from litestar_registry.api import hooks
 from litestar_registry.api.dependencies import bind
+from litestar_registry.api.feed import INDEX_HEADER, FeedSettings, IndexQuery, WaitQuery, index_header, long_poll
 from litestar_registry.api.openapi import TTL_KEY, WRITE, secure
 from litestar_registry.api.problems import TOO_DEEP, invalid_fields, log_unexpected, status_of
 from litestar_registry.core import errors
 from litestar_registry.core.auth import Principal, Role
+from litestar_registry.core.feed import FeedHub
 from litestar_registry.core.models import Registration, ServiceRecord
 from litestar_registry.core.registry import Registry
 from litestar_registry.core.validation import NO_NUL_PATTERN, SLUG_MAX_LENGTH, SLUG_PATTERN
@@ -365,11 +367,19 @@ class TtlDialect(Controller):
             id=record.slug, status="alive", last_ping_at=_iso(record.last_seen_at), expires_at=_iso(record.expires_at)
         )
 
-    @get("/", responses=_responses(), summary="List services")
-    async def list_services(self) -> ServiceList:
-        """Every live service (public)."""
+    @get("/", responses=_responses(), summary="List services", response_headers=[index_header()])
+    async def list_services(
+        self,
+        request: Request[Any, Any, Any],
+        registry_feed: NamedDependency[FeedHub],
+        registry_feed_settings: NamedDependency[FeedSettings],
+        index: IndexQuery = None,
+        wait: WaitQuery = None,
+    ) -> Response[ServiceList]:
+        """Every live service (public). With `index` (and `wait`), a long poll: answers once the registry changed."""
+        current = await long_poll(request, registry_feed, registry_feed_settings, index, wait)
         entries = [_entry(record) for record in await self.registry.all_live()]
-        return ServiceList(count=len(entries), services=entries)
+        return Response(ServiceList(count=len(entries), services=entries), headers={INDEX_HEADER: str(current)})
 
     @get("/{id:str}", responses=_responses(404), summary="Get a service")
     async def get_service(self, id: ServiceId) -> ServiceEntry:
@@ -414,11 +424,13 @@ def ttl_router(
     tags: list[str],
     max_body_bytes: int,
     guards: Sequence[Guard] = (),
+    feed: Mapping[str, Provide],
 ) -> Router:
     """The TTL dialect's Router at ``settings.path``, with its own dependencies and ``{"detail"}`` errors.
 
     ``max_body_bytes`` bounds what one registration stores: ``info`` is kept as sent, unknown fields included.
-    ``guards`` are the host's, as on every Router the plugin mounts.
+    ``guards`` are the host's, as on every Router the plugin mounts. ``feed`` is the change feed's dependencies
+    (:func:`~litestar_registry.api.feed.feed_dependencies`), for the list's long poll.
     """
     principal = Principal(account=settings.account, role=Role.SERVICE)
     expected = settings.key.encode() if settings.key else None
@@ -440,7 +452,7 @@ def ttl_router(
     router = Router(
         path=settings.path,
         route_handlers=[bind(TtlDialect, registry=registry, settings=settings)],
-        dependencies={"registry_ttl_writer": Provide(provide_writer, sync_to_thread=False)},
+        dependencies={"registry_ttl_writer": Provide(provide_writer, sync_to_thread=False), **feed},
         exception_handlers=HANDLERS,
         guards=list(guards),
         include_in_schema=include_in_schema,

@@ -120,6 +120,7 @@ class ServiceRejected(ServiceRef, kw_only=True, frozen=True):
     """An admin rejected a pending service."""
 
     by: str | None = None
+    """The admin account that decided."""
 
 
 class ServiceDegraded(ServiceRef, kw_only=True, frozen=True):
@@ -149,6 +150,7 @@ class ServiceDeregistered(ServiceRef, kw_only=True, frozen=True):
 
     previous_status: ServiceStatus
     by: str | None = None
+    """The account that deregistered it: the service's own, or an admin's."""
     reason: str | None = None
     """Why, as the caller said it (a deregistration's ``reason``), when it said."""
 

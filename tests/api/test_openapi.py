@@ -25,6 +25,7 @@ ROUTES = {
     "/registry/services": {"get": "200"},
     "/registry/services/{slug}": {"get": "200"},
     "/registry/services/{slug}/versions": {"get": "200"},
+    "/registry/stream": {"get": "200"},
     "/entrypoints": {"get": "200"},
     "/entrypoints/{slug}": {"get": "200"},
     "/admin/registry/services/{slug}/approve": {"post": "200"},

@@ -25,9 +25,10 @@ def _free_port() -> int:
 class Server:
     """A running example app and the store it writes to."""
 
-    def __init__(self, base_url: str, database: Path) -> None:
+    def __init__(self, base_url: str, database: Path, process: subprocess.Popen[bytes] | None = None) -> None:
         self.base_url = base_url
         self.database = database
+        self.process = process
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
                 )
             try:
                 if httpx.get(f"{base_url}/healthz", timeout=0.5).status_code == 200:
-                    return Server(base_url, database)
+                    return Server(base_url, database, process)
             except httpx.TransportError:
                 time.sleep(0.1)
         pytest.fail("example app did not start within 20 s")
