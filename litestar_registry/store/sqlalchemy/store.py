@@ -930,12 +930,17 @@ class SQLAlchemyServiceStore(ServiceStore):
         return dropped
 
     async def _clear_for_tests(self) -> None:
-        """Delete every row of the registry's tables (the test database is shared between tests)."""
+        """Delete every row of the registry's tables (the test database is shared between tests).
+
+        The counter goes first: its row lock makes a concurrent append (a background task of another app on the same
+        database) wait until the events are gone too, or finish before they go; the other order could leave an event
+        whose id the emptied counter hands out again.
+        """
         async with self._write() as conn:
+            await conn.execute(delete(_counter))
+            await conn.execute(delete(_events))
             await conn.execute(delete(_versions))
             await conn.execute(delete(_services))
-            await conn.execute(delete(_events))
-            await conn.execute(delete(_counter))
 
 
 def _trim_history(slug: str, limit: int) -> Any:
