@@ -154,6 +154,8 @@ _DEFAULT_MAX_CONNECTIONS = 50
 _DEFAULT_FIND_BUDGET = 500
 _MIGRATE_CHUNK = 200
 _TRIM_BUDGET = 10_000
+_MAX_CURSOR = 2**53
+"""Cursors beyond this (no log gets there) are read as this: Lua's numbers are exact up to it."""
 """Change-log entries one ``trim`` call reads at most to find what is old enough to drop (it calls again if need be)."""
 _ATTEMPTS = 3
 """Tries of a command that meets a dropped connection, as redis-py's default ``Retry`` (three)."""
@@ -857,7 +859,7 @@ class RedisServiceStore(ServiceStore):
         filters: list[Any] = ["0", ""] if subject is None else ["1", subject]
         filters += ["0"] if topics is None else ["1", *sorted(Topic(topic).value for topic in topics)]
         items: list[ChangeEvent] = []
-        cursor = max(after, 0)
+        cursor = min(max(after, 0), _MAX_CURSOR)
         async with self._use() as link:
             while True:
                 args = [cursor, max(limit - len(items), 0), self._find_budget, *filters]

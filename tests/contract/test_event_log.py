@@ -326,6 +326,14 @@ async def test_read_filters_by_topic_and_subject_and_pages(store: ServiceStore) 
     assert (await store.read_events(limit=0)).items == []
 
 
+async def test_read_takes_any_cursor_and_limit(store: ServiceStore) -> None:
+    await _mixed_log(store)
+    assert [e.id for e in (await store.read_events(-5, limit=10**12)).items] == list(range(1, 11))
+    assert await store.read_events(2**70) == EventPage(items=[], last_id=10)
+    assert (await store.read_events(2, limit=-1)).items == []
+    assert (await store.read_events(subject="a\x00")).items == []
+
+
 async def test_trim_by_id_and_by_age_keeps_the_counter(store: ServiceStore) -> None:
     await _mixed_log(store)  # occurred at T0 (ids 1-3) and T0 + 1 .. 7 s (ids 4-10)
     assert await store.trim_events(keep_after=2) == 2

@@ -317,6 +317,7 @@ _BUMP = {postgres: _bump_statement(postgres) for postgres in BOTH}
 _APPEND = insert(_events)
 _LAST_ID = select(_counter.c.value).where(_counter.c.id == 1)
 _INT64_MAX = 2**63 - 1
+_INT32_MAX = 2**31 - 1
 
 
 def _read_statement(*, topics: bool, subject: bool) -> Any:
@@ -896,7 +897,7 @@ class SQLAlchemyServiceStore(ServiceStore):
         topics: Collection[Topic] | None = None,
         subject: str | None = None,
     ) -> EventPage:
-        params: dict[str, Any] = {"b_after": min(max(after, -1), _INT64_MAX), "b_limit": limit}
+        params: dict[str, Any] = {"b_after": min(max(after, -1), _INT64_MAX), "b_limit": min(limit, _INT32_MAX)}
         if topics is not None:
             params["b_topics"] = sorted(Topic(topic).value for topic in topics)
         if subject is not None:
