@@ -185,9 +185,25 @@ async def test_each_write_appends_its_topic_once_and_replays_stale_and_illegal_w
     await read_model.apply_workflow(done.id, wchange(WorkflowEvent.SUCCEED, 3))
     assert await pair.new() == [(T.WORKFLOW_STARTED, done.id), (T.WORKFLOW_SUCCEEDED, done.id)]
 
+    stuck = workflow(T0)
+    await read_model.create_workflow(stuck, steps_of(stuck, "only"))
+    await read_model.apply_workflow(stuck.id, wchange(WorkflowEvent.START, 2))
+    await read_model.apply_step(stuck.id, "only", schange(StepEvent.START, 3))
+    await read_model.apply_step(stuck.id, "only", schange(StepEvent.SUCCEED, 4, completed_seq=1))
+    await read_model.apply_workflow(stuck.id, wchange(WorkflowEvent.COMPENSATE, 5, error="step 'x' failed"))
+    await read_model.apply_step(stuck.id, "only", schange(StepEvent.COMPENSATE, 6))
+    undo_failed = schange(StepEvent.COMPENSATION_FAILED, 7, error="compensation failed: gone")
+    await read_model.apply_step(stuck.id, "only", undo_failed)
+    await read_model.apply_workflow(stuck.id, wchange(WorkflowEvent.FAIL, 8, error="a compensation failed"))
+    assert await pair.new() == [
+        (T.WORKFLOW_STARTED, stuck.id),
+        (T.WORKFLOW_STEP_FAILED, stuck.id),  # its compensation failed: the step is failed for good
+        (T.WORKFLOW_FAILED, stuck.id),
+    ]
+
     events = await pair.log()
-    assert [event.id for event in events] == list(range(1, 9))
-    assert pair.woken.calls == 8  # once per write that appended, never for the rest
+    assert [event.id for event in events] == list(range(1, 12))
+    assert pair.woken.calls == 11  # once per write that appended, never for the rest
     base = {"workflow_id": record.id, "tenant": "acme", "service_slug": "billing", "definition": "provision"}
     assert [payload_of(event) for event in events] == [
         WorkflowStarted(**base, steps=("a", "b")),
@@ -198,6 +214,9 @@ async def test_each_write_appends_its_topic_once_and_replays_stale_and_illegal_w
         WorkflowFailed(**base, cancelled=True),
         WorkflowStarted(**{**base, "workflow_id": done.id}, steps=("only",)),
         WorkflowSucceeded(**{**base, "workflow_id": done.id}),
+        WorkflowStarted(**{**base, "workflow_id": stuck.id}, steps=("only",)),
+        WorkflowStepFailed(**{**base, "workflow_id": stuck.id}, step="only", error="compensation failed: gone"),
+        WorkflowFailed(**{**base, "workflow_id": stuck.id}, error="a compensation failed"),
     ]
     assert all((event.tenant, event.occurred_at) == ("acme", T0) for event in events)
 
