@@ -513,3 +513,16 @@ async def test_provisioning_still_refuses_a_redis_registry_store(tmp_path: Path)
     service = ProvisioningService(config, registry_over(store, ManualClock(T0)), store)
     with pytest.raises(ProvisioningUnavailable, match="not in a RedisServiceStore"):
         service._read_model_store()
+
+
+async def test_a_failing_hook_is_logged_and_the_write_stands(caplog: pytest.LogCaptureFixture) -> None:
+    async def broken() -> None:
+        raise RuntimeError("the feed is down")
+
+    log = MemoryServiceStore()
+    read_model = MemoryProvisioningStore(log, on_events=broken)
+    record = workflow(T0)
+    await read_model.create_workflow(record, steps_of(record, "a"))
+    assert await read_model.get_workflow(record.id) == record
+    assert [event.topic for event in (await log.read_events()).items] == [T.WORKFLOW_STARTED]
+    assert "on_events hook failed" in caplog.text
