@@ -17,7 +17,9 @@ one DBOS workflow, ``litestar_registry.provision``, whose id is ``{workflow_id}:
   compensations of the completed steps in reverse order of completion.
 
 The read model is written from the runner as it goes. DBOS replays a workflow from the start after a crash, so every
-write carries a version drawn from a deterministic counter and the stores drop a write they already have.
+write carries a version drawn from a deterministic counter and the stores drop a write they already have. The stores
+append the workflow topics of the change log in the same atomic write as the change (see
+:mod:`litestar_registry.provisioning.store.base`), so a replayed write appends nothing a second time.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
@@ -586,7 +588,10 @@ class _Runner:
                 await self._step(unit.step, StepEvent.CANCEL, error="stopped: another step failed")
                 await self.store.revoke_tokens(self.spec.workflow_id, step=unit.step, at=self.engine.clock.now())
             elif unit.kind == "notify":
-                await self._step(unit.step, StepEvent.WAIT)
+                expires = (result.get("outputs") or {}).get("token_expires_at")
+                await self._step(
+                    unit.step, StepEvent.WAIT, expires_at=datetime.fromisoformat(expires) if expires else None
+                )
                 await self._spawn_started(
                     DBOS.recv_async(_topic(unit.step), timeout_seconds=step.timeout_seconds), unit.step, "wait", 0
                 )
@@ -736,6 +741,7 @@ class _Runner:
         error: str | None = None,
         outputs: dict[str, Any] | None = None,
         completed_seq: int | None = None,
+        expires_at: datetime | None = None,
     ) -> Applied:
         self.version += 1
         change = StepChange(
@@ -746,6 +752,7 @@ class _Runner:
             error=error,
             outputs=outputs,
             completed_seq=completed_seq,
+            expires_at=expires_at,
         )
         try:
             return await self.store.apply_step(self.spec.workflow_id, name, change)

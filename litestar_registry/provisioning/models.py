@@ -114,6 +114,8 @@ class StepChange(msgspec.Struct, kw_only=True, frozen=True):
     error: str | None = None
     outputs: dict[str, Any] | None = None
     completed_seq: int | None = None
+    expires_at: datetime | None = None
+    """With a ``wait``: when the step's callback token expires (told in ``workflow.step_waiting``; not stored)."""
 
 
 class WorkflowQuery(msgspec.Struct, kw_only=True, frozen=True):

@@ -145,7 +145,12 @@ class ProvisioningService:
                 await read_model.close()
 
     def _read_model_store(self) -> tuple[ProvisioningStore, URL | None]:
-        """The read model beside the registry's records: the same SQL engine, or memory beside a memory store."""
+        """The read model beside the registry's records: the same SQL engine, or memory beside a memory store.
+
+        Either way the workflow topics join the registry store's change log (one sequence of ids), and the registry's
+        ``on_events`` hook is awaited after they are appended. A Redis store is refused: the read model and the
+        events it appends with its changes need SQL transactions (or one process's memory).
+        """
         from litestar_registry.provisioning.store import MemoryProvisioningStore
         from litestar_registry.store.memory import MemoryServiceStore
 
@@ -153,9 +158,9 @@ class ProvisioningService:
         if engine is not None:
             from litestar_registry.provisioning.store.sqlalchemy import SQLAlchemyProvisioningStore
 
-            return SQLAlchemyProvisioningStore(engine=engine), engine.url
+            return SQLAlchemyProvisioningStore(engine=engine, on_events=self._events_appended), engine.url
         if isinstance(self.store, MemoryServiceStore):
-            return MemoryProvisioningStore(), None
+            return MemoryProvisioningStore(self.store, on_events=self._events_appended), None
         raise ProvisioningUnavailable(
             f"provisioning keeps its records in SQL (or memory), not in a {type(self.store).__name__}"
         )
@@ -169,6 +174,15 @@ class ProvisioningService:
             return []
         count = await engine.store.count_active(slug)
         return [f"provisioning: {count} active workflow(s)"] if count else []
+
+    async def _events_appended(self) -> None:
+        """The read model appended workflow events: wake the log's followers through the registry's own hook.
+
+        Looked up at each call, so whatever the plugin wires into ``registry.on_events`` (the change feed, the
+        webhook relay), also after this service was built, wakes up for workflow events as for service events.
+        """
+        if self.registry.on_events is not None:
+            await self.registry.on_events()
 
     async def endpoint_url(self, service_slug: str, name: str) -> str | None:
         """Where a callback step notifies the service: its live registration's endpoint called ``name``."""

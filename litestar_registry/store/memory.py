@@ -99,6 +99,14 @@ class MemoryServiceStore(ServiceStore):
                 )
             )
 
+    def append_events(self, drafts: Iterable[EventDraft]) -> None:
+        """Append ``drafts`` to this store's log for another writer that shares it (the provisioning read model).
+
+        Synchronous, like every change here: call it in the same step of the event loop as the change it records, and
+        the ids stay one sequence with the registry's own events.
+        """
+        self._log(drafts)
+
     def _put(self, record: ServiceRecord) -> ServiceRecord:
         previous = self._records.get(record.slug)
         if previous is None:

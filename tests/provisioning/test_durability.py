@@ -1,5 +1,5 @@
 """Durability of the engine with real processes: SIGKILL an app in the middle of a step; the restarted app runs that
-step again (both executions recorded), then completes the workflow.
+step again (both executions recorded), then completes the workflow, each of its change-log topics appended once.
 
 The same over HTTP, through the plugin (SIGKILL while a step waits for its callback, two instances on one
 PostgreSQL, a survivor recovering a killed instance's workflows), is in ``test_http_durability.py``."""
@@ -10,9 +10,10 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager, closing, suppress
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,16 @@ async def test_sigkill_in_the_middle_of_a_step_runs_that_step_again_and_records_
         assert [(attempt, outcome) for _, _, attempt, outcome in prepare] == [(1, None), (1, "succeeded")]
         assert finished["steps"]["prepare"] == ["succeeded", 2]  # both executions counted
         assert counts(finished["executions"])["external"] == 1
+        # The change log, in the same file: each topic once, though the restarted app replayed the writes before it.
+        with closing(sqlite3.connect(tmp_path / "registry.db")) as db:
+            logged = db.execute(
+                "select id, topic from registry_events where subject = ? order by id", [started["workflow_id"]]
+            )
+            assert [topic for _, topic in logged.fetchall()] == [
+                "workflow.started",
+                "workflow.step_waiting",
+                "workflow.succeeded",
+            ]
 
 
 def sqlite_config(tmp_path: Path, receiver: Receiver) -> dict[str, Any]:

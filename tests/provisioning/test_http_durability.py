@@ -185,6 +185,24 @@ def executions(path: Path) -> list[tuple[str, str, int]]:
     return [(workflow, step, int(pid)) for workflow, step, pid in (line.split() for line in lines)]
 
 
+ONCE_EACH = ["workflow.started", "workflow.step_waiting", "workflow.succeeded"]
+"""The change log of a workflow that waited for its callback and succeeded: each topic once, whatever was replayed."""
+
+
+async def logged_topics(url: str) -> tuple[list[int], dict[str, list[str]]]:
+    """Every id of the store's change log, and the topics logged per subject, in order."""
+    engine = create_async_engine(url, poolclass=pool.NullPool)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text("select id, subject, topic from registry_events order by id"))).all()
+    finally:
+        await engine.dispose()
+    topics: dict[str, list[str]] = {}
+    for _, subject, topic in rows:
+        topics.setdefault(subject, []).append(topic)
+    return [row[0] for row in rows], topics
+
+
 async def test_sqlite_sigkill_while_waiting_for_the_callback_then_restart(tmp_path: Path) -> None:
     log = tmp_path / "executions.log"
     settings = app_settings(f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}", log)
@@ -207,6 +225,8 @@ async def test_sqlite_sigkill_while_waiting_for_the_callback_then_restart(tmp_pa
         assert Counter(step for _, step, _ in ran) == {"prepare": 1, "side": 1, "finish": 1}  # none ran twice
         assert {pid for _, step, pid in ran if step == "finish"} == {second.process.pid}
         assert len(receiver.requests) == 1  # the external service was notified once
+        _, topics = await logged_topics(settings["REGISTRY_STORE_URL"])
+        assert topics[workflow_id] == ONCE_EACH
 
 
 @asynccontextmanager
@@ -244,6 +264,10 @@ async def test_two_instances_on_one_postgres_run_every_step_exactly_once(tmp_pat
         assert ran == {(workflow, step): 1 for workflow in workflows for step in ("prepare", "side", "finish")}
         assert len(receiver.requests) == len(workflows)
         assert {pid for _, _, pid in executions(log)} == {a.process.pid, b.process.pid}  # both did work
+        ids, topics = await logged_topics(url)
+        assert ids == list(range(1, len(ids) + 1))  # the two instances' services and workflows: one sequence
+        assert {workflow_id: topics[workflow_id] for workflow_id in workflows} == dict.fromkeys(workflows, ONCE_EACH)
+        assert topics["billing"] == ["service.registered"]
 
 
 @pytest.mark.postgres
@@ -286,3 +310,5 @@ async def test_the_survivor_recovers_a_killed_instances_workflows(tmp_path: Path
         }
         assert {pid for _, step, pid in ran if step != "finish"} == {doomed.process.pid}
         assert {pid for _, step, pid in ran if step == "finish"} == {survivor.process.pid}
+        _, topics = await logged_topics(url)  # the survivor replayed the doomed runs: nothing logged twice
+        assert {workflow_id: topics[workflow_id] for workflow_id in own} == dict.fromkeys(own, ONCE_EACH)

@@ -9,18 +9,26 @@ The rules for a runner's write live here, as pure functions, so the memory and S
   write to it or its steps, so a write at or below it is a replay (the DBOS workflow re-executing after a crash) and
   changes nothing;
 * otherwise the transition must be in the state table, or ``IllegalTransition`` is raised and nothing is written.
+
+The workflow topics of the change log are decided here too (:func:`started_events`, :func:`workflow_change_events`,
+:func:`step_change_events`): a store appends them to the registry's log in the same atomic write as the change that
+causes them, so a replay, which writes nothing, appends nothing either.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
+import msgspec
+
 from litestar_registry.core.errors import StaleWrite
+from litestar_registry.core.events import EventDraft, Topic
 from litestar_registry.provisioning.models import (
     StepChange,
     StepExecution,
@@ -35,6 +43,7 @@ from litestar_registry.provisioning.states import (
     StepEvent,
     StepStatus,
     WorkflowEvent,
+    WorkflowStatus,
     step_transition,
     workflow_transition,
 )
@@ -42,12 +51,21 @@ from litestar_registry.provisioning.tokens import CallbackTokenRecord
 
 __all__ = (
     "Applied",
+    "EventsHook",
     "ProvisioningStore",
     "cancel_values",
     "retry_values",
+    "started_events",
+    "step_change_events",
     "step_change_values",
+    "workflow_change_events",
     "workflow_change_values",
 )
+
+logger = logging.getLogger("litestar_registry.provisioning")
+
+EventsHook = Callable[[], Awaitable[None]]
+"""Awaited after a write appended workflow events to the change log (the registry's ``on_events``)."""
 
 
 class Applied(enum.StrEnum):
@@ -124,12 +142,82 @@ def retry_values(current: WorkflowRecord, at: datetime, dbos_workflow_id: str) -
     }
 
 
+def _draft(topic: Topic, workflow: WorkflowRecord, at: datetime, **fields: Any) -> EventDraft:
+    """The event ``topic`` about ``workflow``: its id is the subject, its tenant the event's."""
+    data: dict[str, Any] = {
+        "workflow_id": workflow.id,
+        "tenant": workflow.tenant,
+        "service_slug": workflow.service_slug,
+        "definition": workflow.definition,
+        **msgspec.to_builtins(fields),
+    }
+    return EventDraft(topic=topic, occurred_at=at, subject=workflow.id, tenant=workflow.tenant, data=data)
+
+
+def started_events(workflow: WorkflowRecord, steps: Sequence[StepRecord], at: datetime) -> list[EventDraft]:
+    """``workflow.started`` of a run that was just recorded (a new workflow, or a retry): ``steps`` it will run.
+
+    Those are the steps left pending: every step of a new workflow, the steps that did not succeed of a retry.
+    """
+    pending = [step.name for step in sorted(steps, key=lambda step: step.position) if step.status is StepStatus.PENDING]
+    return [_draft(Topic.WORKFLOW_STARTED, workflow, at, steps=pending)]
+
+
+def workflow_change_events(current: WorkflowRecord, values: dict[str, Any], at: datetime) -> list[EventDraft]:
+    """The events of a write setting ``values`` (:func:`workflow_change_values`, :func:`cancel_values`) on ``current``.
+
+    The workflow's end: ``workflow.succeeded``, or ``workflow.failed`` when it failed, compensated its completed steps
+    after a failure, or was cancelled (``cancelled``). Other moves (started, waiting, compensating) append nothing.
+    """
+    status = values.get("status")
+    if status is WorkflowStatus.SUCCEEDED:
+        return [_draft(Topic.WORKFLOW_SUCCEEDED, current, at)]
+    if status in (WorkflowStatus.FAILED, WorkflowStatus.COMPENSATED, WorkflowStatus.CANCELLED):
+        error = values.get("error", current.error)
+        cancelled = status is WorkflowStatus.CANCELLED
+        return [_draft(Topic.WORKFLOW_FAILED, current, at, error=error, cancelled=cancelled)]
+    return []
+
+
+def step_change_events(
+    workflow: WorkflowRecord, step: StepRecord, change: StepChange, values: dict[str, Any]
+) -> list[EventDraft]:
+    """The events of a runner's write that sets ``values`` (:func:`step_change_values`) on ``step``.
+
+    ``workflow.step_waiting`` when the step handed out its callback token and waits (the token is never in an event,
+    only when it expires); ``workflow.step_failed`` when it failed for good (or its compensation did).
+    """
+    status = values.get("status")
+    if status is StepStatus.WAITING:
+        return [_draft(Topic.WORKFLOW_STEP_WAITING, workflow, change.at, step=step.name, expires_at=change.expires_at)]
+    if status is StepStatus.FAILED:
+        error = values.get("error", step.error)
+        return [_draft(Topic.WORKFLOW_STEP_FAILED, workflow, change.at, step=step.name, error=error)]
+    return []
+
+
 CANCELLABLE_STEPS = frozenset({StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING})
 RETRIED_STEPS = frozenset({StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED, StepStatus.COMPENSATED})
 
 
 class ProvisioningStore(ABC):
-    """Persistence for the provisioning read model and callback tokens."""
+    """Persistence for the provisioning read model and callback tokens.
+
+    Writes that change a workflow's course append its topics to the registry's change log in the same atomic write,
+    then await :attr:`on_events`.
+    """
+
+    on_events: EventsHook | None = None
+    """Awaited after a write appended events (once committed); what it raises is logged, never the write's failure."""
+
+    async def _announce(self) -> None:
+        """Tell :attr:`on_events` that the log grew."""
+        if self.on_events is None:
+            return
+        try:
+            await self.on_events()
+        except Exception:
+            logger.exception("the provisioning store's on_events hook failed; the events are in the log all the same")
 
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Acquire connections (and, where configured, create the schema)."""

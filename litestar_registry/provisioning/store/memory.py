@@ -1,6 +1,8 @@
 """The in-memory provisioning store: one process, nothing kept across restarts (tests, demos).
 
-Every method runs without awaiting in between, so on one event loop each one is atomic, as a SQL transaction is.
+Every method runs without awaiting in between, so on one event loop each one is atomic, as a SQL transaction is. The
+workflow topics go to the log of a memory registry store in the same step as the change (one sequence of ids with the
+registry's own events).
 """
 
 # The methods inherit their docstrings from ProvisioningStore.
@@ -15,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from litestar_registry.core.events import EventDraft
 from litestar_registry.provisioning.errors import WorkflowNotFound
 from litestar_registry.provisioning.models import (
     StepChange,
@@ -30,21 +33,33 @@ from litestar_registry.provisioning.store.base import (
     CANCELLABLE_STEPS,
     RETRIED_STEPS,
     Applied,
+    EventsHook,
     ProvisioningStore,
     cancel_values,
     retry_values,
+    started_events,
+    step_change_events,
     step_change_values,
+    workflow_change_events,
     workflow_change_values,
 )
 from litestar_registry.provisioning.tokens import CallbackTokenRecord
+from litestar_registry.store.memory import MemoryServiceStore
 
 __all__ = ("MemoryProvisioningStore",)
 
 
 class MemoryProvisioningStore(ProvisioningStore):
-    """Provisioning records in dictionaries, with a sorted id list standing in for the index."""
+    """Provisioning records in dictionaries, with a sorted id list standing in for the index.
 
-    def __init__(self) -> None:
+    Args:
+        log: The memory registry store whose change log the workflow topics join; a log of its own when not given.
+        on_events: Awaited after a write appended events (the registry's ``on_events``).
+    """
+
+    def __init__(self, log: MemoryServiceStore | None = None, *, on_events: EventsHook | None = None) -> None:
+        self.log = log if log is not None else MemoryServiceStore()
+        self.on_events = on_events
         self._workflows: dict[str, WorkflowRecord] = {}
         self._ids: list[str] = []  # sorted ascending; lists walk it backwards (newest first)
         self._steps: dict[str, dict[str, StepRecord]] = {}
@@ -57,6 +72,7 @@ class MemoryProvisioningStore(ProvisioningStore):
         self._workflows[workflow.id] = workflow
         bisect.insort(self._ids, workflow.id)
         self._steps[workflow.id] = {step.name: step for step in steps}
+        await self._log(started_events(workflow, steps, workflow.created_at))
 
     async def get_workflow(self, workflow_id: str, *, tenant: str | None = None) -> WorkflowRecord | None:
         found = self._workflows.get(workflow_id)
@@ -106,6 +122,7 @@ class MemoryProvisioningStore(ProvisioningStore):
         if values is None:
             return Applied.REPLAYED
         self._workflows[workflow_id] = msgspec.structs.replace(current, **values)
+        await self._log(workflow_change_events(current, values, change.at))
         return Applied.APPLIED
 
     async def apply_step(self, workflow_id: str, step: str, change: StepChange) -> Applied:
@@ -118,6 +135,7 @@ class MemoryProvisioningStore(ProvisioningStore):
             return Applied.REPLAYED
         self._steps[workflow_id][step] = msgspec.structs.replace(current, **values)
         self._workflows[workflow_id] = msgspec.structs.replace(workflow, version=change.version, updated_at=change.at)
+        await self._log(step_change_events(workflow, current, change, values))
         return Applied.APPLIED
 
     async def cancel_workflow(self, workflow_id: str, *, tenant: str, at: datetime) -> WorkflowRecord:
@@ -135,6 +153,7 @@ class MemoryProvisioningStore(ProvisioningStore):
                 )
         self._workflows[workflow_id] = updated
         self._revoke(workflow_id, None, at)
+        await self._log(workflow_change_events(current, values, at))
         return updated
 
     async def retry_workflow(
@@ -156,7 +175,9 @@ class MemoryProvisioningStore(ProvisioningStore):
                     version=updated.version,
                 )
         self._workflows[workflow_id] = updated
-        return updated, await self.get_steps(workflow_id)
+        after = sorted(steps.values(), key=lambda step: step.position)
+        await self._log(started_events(updated, after, at))
+        return updated, after
 
     async def start_execution(self, execution: StepExecution) -> int:
         identifier = len(self._executions) + 1
@@ -220,6 +241,12 @@ class MemoryProvisioningStore(ProvisioningStore):
         for token_hash, token in list(self._tokens.items()):
             if token.workflow_id == workflow_id and (step is None or token.step == step) and token.used_at is None:
                 self._tokens[token_hash] = msgspec.structs.replace(token, used_at=at)
+
+    async def _log(self, drafts: list[EventDraft]) -> None:
+        """Append ``drafts`` to the log (in the caller's step: nothing awaited before), then wake its followers."""
+        if drafts:
+            self.log.append_events(drafts)
+            await self._announce()
 
     def _workflow(self, workflow_id: str, tenant: str | None = None) -> WorkflowRecord:
         found = self._workflows.get(workflow_id)

@@ -4,6 +4,10 @@ A runner's write reads the row, decides with the shared rules of :mod:`.base`, a
 (compare-and-set): a concurrent writer makes it read again, so the decision is always made on what is stored. A token
 is claimed with one conditional ``UPDATE ... WHERE used_at IS NULL AND expires_at > :now``: of two concurrent
 callbacks, the database lets one win. On SQLite, which has one writer, the store queues its own writes.
+
+A write that changes a workflow's course appends its topics to the registry's change log (``registry_events``) in the
+same transaction, with the registry store's own :func:`~litestar_registry.store.sqlalchemy.store.append_events`: one
+counter, so workflow and service events share one sequence of ids, in commit order.
 """
 
 # The methods inherit their docstrings from ProvisioningStore.
@@ -24,6 +28,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from litestar_registry.core.errors import StaleWrite
+from litestar_registry.core.events import EventDraft
 from litestar_registry.provisioning.errors import WorkflowNotFound
 from litestar_registry.provisioning.models import (
     StepChange,
@@ -39,10 +44,14 @@ from litestar_registry.provisioning.store.base import (
     CANCELLABLE_STEPS,
     RETRIED_STEPS,
     Applied,
+    EventsHook,
     ProvisioningStore,
     cancel_values,
     retry_values,
+    started_events,
+    step_change_events,
     step_change_values,
+    workflow_change_events,
     workflow_change_values,
 )
 from litestar_registry.provisioning.store.tables import (
@@ -52,8 +61,7 @@ from litestar_registry.provisioning.store.tables import (
     ProvisioningWorkflowModel,
 )
 from litestar_registry.provisioning.tokens import CallbackTokenRecord
-from litestar_registry.store.sqlalchemy.store import _transaction as transaction
-from litestar_registry.store.sqlalchemy.store import create_store_engine
+from litestar_registry.store.sqlalchemy.store import append_events, create_store_engine, transaction
 
 __all__ = ("SQLAlchemyProvisioningStore",)
 
@@ -96,6 +104,7 @@ class SQLAlchemyProvisioningStore(ProvisioningStore):
         engine: AsyncEngine | None = None,
         create_schema: bool = False,
         engine_options: dict[str, Any] | None = None,
+        on_events: EventsHook | None = None,
     ) -> None:
         """Configure the store; nothing connects before :meth:`open`.
 
@@ -104,6 +113,7 @@ class SQLAlchemyProvisioningStore(ProvisioningStore):
             engine: An engine to share instead of ``url``.
             create_schema: Bring the registry's tables (these included) to the newest revision at :meth:`open`.
             engine_options: Keyword arguments for ``create_async_engine``; only with ``url``.
+            on_events: Awaited after a write appended events to the change log (the registry's ``on_events``).
         """
         if (url is None) == (engine is None):
             raise ValueError("SQLAlchemyProvisioningStore takes exactly one of 'url' or 'engine'")
@@ -113,6 +123,7 @@ class SQLAlchemyProvisioningStore(ProvisioningStore):
         self._engine_options = dict(engine_options or {})
         self._engine: AsyncEngine | None = None
         self._writes: asyncio.Lock | None = None
+        self.on_events = on_events
 
     @property
     def engine(self) -> AsyncEngine:
@@ -152,7 +163,11 @@ class SQLAlchemyProvisioningStore(ProvisioningStore):
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction; on SQLite, one at a time per store (also on the registry store's autocommit engine)."""
+        """A transaction; on SQLite, one at a time per store.
+
+        A real one also on the registry's own SQLite engine, whose connections start in autocommit (there
+        ``engine.begin()`` would run every statement on its own).
+        """
         if self._writes is None:
             async with transaction(self.engine) as conn:
                 yield conn
@@ -168,6 +183,7 @@ class SQLAlchemyProvisioningStore(ProvisioningStore):
     # Workflows and steps
 
     async def create_workflow(self, workflow: WorkflowRecord, steps: Sequence[StepRecord]) -> None:
+        drafts = started_events(workflow, steps, workflow.created_at)
         async with self._write() as conn:
             await conn.execute(insert(_workflows).values(**_plain(msgspec.structs.asdict(workflow))))
             if steps:
@@ -175,6 +191,8 @@ class SQLAlchemyProvisioningStore(ProvisioningStore):
                     insert(_steps),
                     [{**_plain(msgspec.structs.asdict(step)), "depends_on": list(step.depends_on)} for step in steps],
                 )
+            await append_events(conn, drafts)
+        await self._announce()
 
     async def get_workflow(self, workflow_id: str, *, tenant: str | None = None) -> WorkflowRecord | None:
         statement = select(_workflows).where(_workflows.c.id == workflow_id)
@@ -240,8 +258,12 @@ class SQLAlchemyProvisioningStore(ProvisioningStore):
                     .where(_workflows.c.id == workflow_id, _workflows.c.version == current.version)
                     .values(**_plain(values))
                 )
-                if result.rowcount == 1:
-                    return Applied.APPLIED
+                if result.rowcount != 1:
+                    continue
+                drafts = workflow_change_events(current, values, change.at)
+                await append_events(conn, drafts)
+            await self._announced(drafts)
+            return Applied.APPLIED
         raise StaleWrite(f"workflow {workflow_id} kept changing under a write")
 
     async def apply_step(self, workflow_id: str, step: str, change: StepChange) -> Applied:
@@ -276,7 +298,10 @@ class SQLAlchemyProvisioningStore(ProvisioningStore):
                     .where(_steps.c.workflow_id == workflow_id, _steps.c.name == step)
                     .values(**_plain(values))
                 )
-                return Applied.APPLIED
+                drafts = step_change_events(workflow, _step(row), change, values)
+                await append_events(conn, drafts)
+            await self._announced(drafts)
+            return Applied.APPLIED
         raise StaleWrite(f"step {step} of workflow {workflow_id} kept changing under a write")
 
     async def cancel_workflow(self, workflow_id: str, *, tenant: str, at: datetime) -> WorkflowRecord:
@@ -302,7 +327,10 @@ class SQLAlchemyProvisioningStore(ProvisioningStore):
                         )
                     )
                 await self._revoke(conn, workflow_id, None, at)
-                return msgspec.structs.replace(current, **values)
+                drafts = workflow_change_events(current, values, at)
+                await append_events(conn, drafts)
+            await self._announced(drafts)
+            return msgspec.structs.replace(current, **values)
         raise StaleWrite(f"workflow {workflow_id} kept changing under a cancel")
 
     async def retry_workflow(
@@ -338,7 +366,11 @@ class SQLAlchemyProvisioningStore(ProvisioningStore):
                         select(_steps).where(_steps.c.workflow_id == workflow_id).order_by(_steps.c.position)
                     )
                 ).mappings()
-                return msgspec.structs.replace(current, **values), [_step(row) for row in rows]
+                updated, steps = msgspec.structs.replace(current, **values), [_step(row) for row in rows]
+                drafts = started_events(updated, steps, at)
+                await append_events(conn, drafts)
+            await self._announced(drafts)
+            return updated, steps
         raise StaleWrite(f"workflow {workflow_id} kept changing under a retry")
 
     # Executions
@@ -438,6 +470,11 @@ class SQLAlchemyProvisioningStore(ProvisioningStore):
         if step is not None:
             statement = statement.where(_tokens.c.step == step)
         await conn.execute(statement.values(used_at=at))
+
+    async def _announced(self, drafts: Sequence[EventDraft]) -> None:
+        """After the transaction that appended ``drafts`` committed: wake the log's followers, if it appended any."""
+        if drafts:
+            await self._announce()
 
     async def _workflow_row(self, conn: AsyncConnection, workflow_id: str, tenant: str | None = None) -> WorkflowRecord:
         statement = select(_workflows).where(_workflows.c.id == workflow_id)

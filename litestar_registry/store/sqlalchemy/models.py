@@ -141,7 +141,7 @@ class EventModel(RegistryBase):
     """One entry of the change log.
 
     ``id`` comes from :class:`EventCounterModel` in the writing transaction, not from a sequence: see the store's
-    ``_append`` for why that orders ids by commit.
+    ``append_events`` for why that orders ids by commit.
     """
 
     __tablename__ = f"{TABLE_PREFIX}events"

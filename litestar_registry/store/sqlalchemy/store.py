@@ -11,7 +11,7 @@ SQLite, which has one writer, a store queues its own writes instead of letting t
 ``touch``, ``get`` and the sweep's read are built once, with bind parameters.
 
 The change log (``registry_events``) is written in the transaction of the change it records, its ids taken from a
-counter row so that they follow commit order (see ``_append``). A contact first tries the steady state, one
+counter row so that they follow commit order (see ``append_events``). A contact first tries the steady state, one
 ``UPDATE ... WHERE status = :new`` in autocommit mode as before; only when that matches nothing (the status moves, or
 the contact is refused) does a transaction read the old status under the row lock, update, and append the
 transition. A sweep whose batch announces something writes it and its events in one transaction.
@@ -99,7 +99,7 @@ from litestar_registry.store.sqlalchemy.models import EventCounterModel, EventMo
 if TYPE_CHECKING:
     from advanced_alchemy.config import SQLAlchemyAsyncConfig
 
-__all__ = ("SUPPORTED_DIALECTS", "SQLAlchemyServiceStore", "create_store_engine")
+__all__ = ("SUPPORTED_DIALECTS", "SQLAlchemyServiceStore", "append_events", "create_store_engine", "transaction")
 
 SUPPORTED_DIALECTS = frozenset({"sqlite", "postgresql"})
 """Dialects whose JSON membership test (tag and capability filters) the store knows how to write."""
@@ -172,7 +172,7 @@ def _autocommit(engine: AsyncEngine) -> bool:
 
 
 @asynccontextmanager
-async def _transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """``engine.begin()``, also on an engine whose connections start in autocommit (where BEGIN would be a no-op)."""
     async with engine.connect() as conn:
         if _autocommit(engine):
@@ -316,6 +316,44 @@ def _bump_statement(postgres: bool) -> Any:
 _BUMP = {postgres: _bump_statement(postgres) for postgres in BOTH}
 _APPEND = insert(_events)
 _LAST_ID = select(_counter.c.value).where(_counter.c.id == 1)
+
+
+async def append_events(conn: AsyncConnection, drafts: Sequence[EventDraft]) -> None:
+    """Append ``drafts`` to the change log in the caller's transaction, as its last statements.
+
+    Every writer to the registry's database appends with this one function, so the log keeps one sequence of ids: the
+    registry store, and the provisioning read model that shares its engine. The caller's transaction must be a real one
+    (:func:`transaction`, also on an engine that starts in autocommit).
+
+    The ids come from the counter row (``value = value + n ... RETURNING value``), not from a sequence. The update
+    locks the row until the transaction ends, so a second writer waits there until the first commits or rolls
+    back, and takes the next ids only then: ids are handed out in commit order, and a rolled-back write gives its
+    ids back with the counter. A sequence would hand them out in *statement* order, so on PostgreSQL with several
+    writers id 8 could commit before id 7; a reader that had read past 8 would then never see 7. With the counter,
+    once a reader sees id ``n`` every lower id has committed already. Appending last keeps the lock short and
+    always taken after the writer's row locks, never before one (no deadlock between writers). On SQLite, which
+    has one writer at a time, the order holds by itself.
+    """
+    if not drafts:
+        return
+    last = (await conn.execute(_BUMP[conn.dialect.name == "postgresql"], {"n": len(drafts)})).scalar_one()
+    first = last - len(drafts) + 1
+    await conn.execute(
+        _APPEND,
+        [
+            {
+                "id": first + offset,
+                "topic": draft.topic.value,
+                "occurred_at": draft.occurred_at,
+                "subject": draft.subject,
+                "tenant": draft.tenant,
+                "data": draft.data,
+            }
+            for offset, draft in enumerate(drafts)
+        ],
+    )
+
+
 _INT64_MAX = 2**63 - 1
 _INT32_MAX = 2**31 - 1
 
@@ -492,7 +530,7 @@ class SQLAlchemyServiceStore(ServiceStore):
             # The hot paths (touch, get) are single statements on autocommit connections. On aiosqlite, switching a
             # pooled connection to autocommit and back costs four extra trips to its thread per call (the isolation
             # level both ways, and a three-step PRAGMA on return): our own SQLite engine starts in autocommit, and
-            # the rarer transactions switch instead (see _transaction).
+            # the rarer transactions switch instead (see transaction).
             self._engine_options.setdefault("isolation_level", "AUTOCOMMIT")
         self._engine: AsyncEngine | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -524,7 +562,7 @@ class SQLAlchemyServiceStore(ServiceStore):
             if self._create_schema:
                 from litestar_registry.store.sqlalchemy.migrate import ensure_schema
 
-                async with _transaction(engine) as conn:
+                async with transaction(engine) as conn:
                     await conn.run_sync(ensure_schema)
         except BaseException:
             if self._url is not None:
@@ -572,7 +610,7 @@ class SQLAlchemyServiceStore(ServiceStore):
     @asynccontextmanager
     async def _begin(self) -> AsyncIterator[AsyncConnection]:
         """A transaction on a connection of its own."""
-        async with self._engine_here() as engine, _transaction(engine) as conn:
+        async with self._engine_here() as engine, transaction(engine) as conn:
             yield conn
 
     @asynccontextmanager
@@ -859,35 +897,8 @@ class SQLAlchemyServiceStore(ServiceStore):
             await conn.execute(_SQLITE_WRITER)
 
     async def _append(self, conn: AsyncConnection, drafts: Sequence[EventDraft]) -> None:
-        """Append ``drafts`` to the change log in the caller's transaction, as its last statements.
-
-        The ids come from the counter row (``value = value + n ... RETURNING value``), not from a sequence. The update
-        locks the row until the transaction ends, so a second writer waits there until the first commits or rolls
-        back, and takes the next ids only then: ids are handed out in commit order, and a rolled-back write gives its
-        ids back with the counter. A sequence would hand them out in *statement* order, so on PostgreSQL with several
-        writers id 8 could commit before id 7; a reader that had read past 8 would then never see 7. With the counter,
-        once a reader sees id ``n`` every lower id has committed already. Appending last keeps the lock short and
-        always taken after the writer's row locks, never before one (no deadlock between writers). On SQLite, which
-        has one writer at a time, the order holds by itself.
-        """
-        if not drafts:
-            return
-        last = (await conn.execute(_BUMP[self._postgres], {"n": len(drafts)})).scalar_one()
-        first = last - len(drafts) + 1
-        await conn.execute(
-            _APPEND,
-            [
-                {
-                    "id": first + offset,
-                    "topic": draft.topic.value,
-                    "occurred_at": draft.occurred_at,
-                    "subject": draft.subject,
-                    "tenant": draft.tenant,
-                    "data": draft.data,
-                }
-                for offset, draft in enumerate(drafts)
-            ],
-        )
+        """Append ``drafts`` to the change log in the caller's transaction (:func:`append_events`)."""
+        await append_events(conn, drafts)
 
     async def read_events(
         self,

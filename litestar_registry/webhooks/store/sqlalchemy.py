@@ -26,8 +26,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from litestar_registry.store.sqlalchemy.store import _transaction as transaction
-from litestar_registry.store.sqlalchemy.store import create_store_engine
+from litestar_registry.store.sqlalchemy.store import create_store_engine, transaction
 from litestar_registry.webhooks.errors import DeliveryNotFound
 from litestar_registry.webhooks.models import (
     AttemptRecord,
