@@ -82,6 +82,17 @@ def definitions() -> list[WorkflowDefinition]:
     ]
 
 
+def provisioning_settings() -> dict[str, Any]:
+    """The settings that turn provisioning on with the test definitions (also for apps with more than provisioning)."""
+    return {
+        "provisioning": True,
+        "provisioning_keys": (KEY,),
+        "provisioning_callback_base_url": CALLBACK_BASE,
+        "provisioning_allow_loopback": True,
+        "provisioning_definitions": definitions(),
+    }
+
+
 def settings(backend: str, tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     """Plugin settings with provisioning on, for ``backend`` (``sqlite`` or ``postgres``)."""
     require_server(backend)
@@ -93,11 +104,7 @@ def settings(backend: str, tmp_path: Path, **overrides: Any) -> dict[str, Any]:
         "tenant_keys": {"acme": ACME_KEY, "globex": GLOBEX_KEY},
         "auto_approve_all": True,
         "sweeper_enabled": False,
-        "provisioning": True,
-        "provisioning_keys": (KEY,),
-        "provisioning_callback_base_url": CALLBACK_BASE,
-        "provisioning_allow_loopback": True,
-        "provisioning_definitions": definitions(),
+        **provisioning_settings(),
         **overrides,
     }
 

@@ -16,8 +16,9 @@ from litestar import Litestar
 
 from litestar_registry import ManualClock, RegistryConfig, RegistryPlugin
 from litestar_registry.webhooks.store.sqlalchemy import SQLAlchemyWebhookStore
-from tests.backends import backend_url, wipe
+from tests.backends import backend_url
 from tests.clients import serve
+from tests.provisioning.apps import clear as clear_provisioning
 from tests.provisioning.conftest import KEY, eventually
 
 PREFIX = "/api/v1/admin/webhooks"
@@ -124,7 +125,8 @@ class App:
 
 
 async def clear(plugin: RegistryPlugin) -> None:
-    """Empty the registry and the webhook read model (the server backends are shared between tests).
+    """Empty the registry and the webhook read model, and provisioning's when it is on (the server backends are
+    shared between tests).
 
     The relay stops meanwhile: wiping the log starts its ids again at 1, and a round that read the old log would move
     the emptied cursor back past the new ids.
@@ -132,7 +134,7 @@ async def clear(plugin: RegistryPlugin) -> None:
     relay = plugin.webhooks.relay
     if relay is not None:
         await relay.stop()
-    await wipe(plugin.store)
+    await clear_provisioning(plugin)  # the registry store, and provisioning's read model if any
     engine = plugin.webhooks.engine
     if engine is not None and isinstance(engine.store, SQLAlchemyWebhookStore):
         await engine.store._clear_for_tests()
