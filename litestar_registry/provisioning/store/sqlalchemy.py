@@ -15,10 +15,8 @@ counter, so workflow and service events share one sequence of ids, in commit ord
 
 from __future__ import annotations
 
-import asyncio
 import enum
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -61,7 +59,8 @@ from litestar_registry.provisioning.store.tables import (
     ProvisioningWorkflowModel,
 )
 from litestar_registry.provisioning.tokens import CallbackTokenRecord
-from litestar_registry.store.sqlalchemy.store import append_events, create_store_engine, transaction
+from litestar_registry.store.sqlalchemy.read_model import SQLReadModel
+from litestar_registry.store.sqlalchemy.store import append_events
 
 __all__ = ("SQLAlchemyProvisioningStore",)
 
@@ -90,12 +89,14 @@ def _plain(values: dict[str, Any]) -> dict[str, Any]:
     return {key: value.value if isinstance(value, enum.Enum) else value for key, value in values.items()}
 
 
-class SQLAlchemyProvisioningStore(ProvisioningStore):
+class SQLAlchemyProvisioningStore(SQLReadModel, ProvisioningStore):
     """Provisioning records in SQL through SQLAlchemy's asyncio engine (SQLite or PostgreSQL).
 
     Give ``url`` (the store creates its engine in :meth:`open` and disposes it in :meth:`close`) or ``engine`` (shared,
     for instance the registry store's; never disposed here).
     """
+
+    kind = "provisioning"
 
     def __init__(
         self,
@@ -115,70 +116,8 @@ class SQLAlchemyProvisioningStore(ProvisioningStore):
             engine_options: Keyword arguments for ``create_async_engine``; only with ``url``.
             on_events: Awaited after a write appended events to the change log (the registry's ``on_events``).
         """
-        if (url is None) == (engine is None):
-            raise ValueError("SQLAlchemyProvisioningStore takes exactly one of 'url' or 'engine'")
-        self._url = url
-        self._shared = engine
-        self._create_schema = create_schema
-        self._engine_options = dict(engine_options or {})
-        self._engine: AsyncEngine | None = None
-        self._writes: asyncio.Lock | None = None
+        super().__init__(url, engine=engine, create_schema=create_schema, engine_options=engine_options)
         self.on_events = on_events
-
-    @property
-    def engine(self) -> AsyncEngine:
-        """The engine in use; only between :meth:`open` and :meth:`close`."""
-        if self._engine is None:
-            raise RuntimeError("the store is not open")
-        return self._engine
-
-    async def open(self) -> None:
-        if self._engine is not None:
-            return
-        if self._shared is not None:
-            engine = self._shared
-        else:
-            engine = create_store_engine(cast("str", self._url), **self._engine_options)
-        try:
-            if engine.dialect.name not in ("sqlite", "postgresql"):
-                raise ValueError(
-                    f"the SQL provisioning store supports sqlite and postgresql, not {engine.dialect.name!r}"
-                )
-            if self._create_schema:
-                from litestar_registry.store.sqlalchemy.migrate import ensure_schema
-
-                async with transaction(engine) as conn:
-                    await conn.run_sync(ensure_schema)
-        except BaseException:
-            if self._shared is None:
-                await engine.dispose()
-            raise
-        self._engine = engine
-        self._writes = asyncio.Lock() if engine.dialect.name == "sqlite" else None
-
-    async def close(self) -> None:
-        engine, self._engine = self._engine, None
-        if engine is not None and self._shared is None:
-            await engine.dispose()
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction; on SQLite, one at a time per store.
-
-        A real one also on the registry's own SQLite engine, whose connections start in autocommit (there
-        ``engine.begin()`` would run every statement on its own).
-        """
-        if self._writes is None:
-            async with transaction(self.engine) as conn:
-                yield conn
-            return
-        async with self._writes, transaction(self.engine) as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            yield conn
 
     # Workflows and steps
 

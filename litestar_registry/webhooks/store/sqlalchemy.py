@@ -12,10 +12,7 @@ attempt, the delivery and (for a 410) the subscription in one transaction. Subsc
 
 from __future__ import annotations
 
-import asyncio
 import enum
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, cast
 
@@ -24,9 +21,9 @@ from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from litestar_registry.store.sqlalchemy.store import create_store_engine, transaction
+from litestar_registry.store.sqlalchemy.read_model import SQLReadModel
 from litestar_registry.webhooks.errors import DeliveryNotFound
 from litestar_registry.webhooks.models import (
     AttemptRecord,
@@ -84,91 +81,14 @@ def _attempt(row: RowMapping) -> AttemptRecord:
     return msgspec.convert(dict(row), AttemptRecord)
 
 
-class SQLAlchemyWebhookStore(WebhookStore):
+class SQLAlchemyWebhookStore(SQLReadModel, WebhookStore):
     """Webhook records in SQL through SQLAlchemy's asyncio engine (SQLite or PostgreSQL).
 
     Give ``url`` (the store creates its engine in :meth:`open` and disposes it in :meth:`close`) or ``engine`` (shared,
     for instance the registry store's; never disposed here).
     """
 
-    def __init__(
-        self,
-        url: str | None = None,
-        *,
-        engine: AsyncEngine | None = None,
-        create_schema: bool = False,
-        engine_options: dict[str, Any] | None = None,
-    ) -> None:
-        """Configure the store; nothing connects before :meth:`open`.
-
-        Args:
-            url: An async SQLAlchemy URL (``sqlite+aiosqlite:///path``, ``postgresql+asyncpg://...``).
-            engine: An engine to share instead of ``url``.
-            create_schema: Bring the registry's tables (these included) to the newest revision at :meth:`open`.
-            engine_options: Keyword arguments for ``create_async_engine``; only with ``url``.
-        """
-        if (url is None) == (engine is None):
-            raise ValueError("SQLAlchemyWebhookStore takes exactly one of 'url' or 'engine'")
-        self._url = url
-        self._shared = engine
-        self._create_schema = create_schema
-        self._engine_options = dict(engine_options or {})
-        self._engine: AsyncEngine | None = None
-        self._writes: asyncio.Lock | None = None
-
-    @property
-    def engine(self) -> AsyncEngine:
-        """The engine in use; only between :meth:`open` and :meth:`close`."""
-        if self._engine is None:
-            raise RuntimeError("the store is not open")
-        return self._engine
-
-    async def open(self) -> None:
-        if self._engine is not None:
-            return
-        engine = (
-            self._shared
-            if self._shared is not None
-            else create_store_engine(cast("str", self._url), **self._engine_options)
-        )
-        try:
-            if engine.dialect.name not in ("sqlite", "postgresql"):
-                raise ValueError(f"the SQL webhook store supports sqlite and postgresql, not {engine.dialect.name!r}")
-            if self._create_schema:
-                from litestar_registry.store.sqlalchemy.migrate import ensure_schema
-
-                async with transaction(engine) as conn:
-                    await conn.run_sync(ensure_schema)
-        except BaseException:
-            if self._shared is None:
-                await engine.dispose()
-            raise
-        self._engine = engine
-        self._writes = asyncio.Lock() if engine.dialect.name == "sqlite" else None
-
-    async def close(self) -> None:
-        engine, self._engine = self._engine, None
-        if engine is not None and self._shared is None:
-            await engine.dispose()
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction; on SQLite, one at a time per store.
-
-        Also on the registry store's own SQLite engine, whose connections start in autocommit (where a plain
-        ``engine.begin()`` would issue no BEGIN, and each statement would commit on its own).
-        """
-        if self._writes is None:
-            async with transaction(self.engine) as conn:
-                yield conn
-            return
-        async with self._writes, transaction(self.engine) as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            yield conn
+    kind = "webhook"
 
     def _insert(self, table: Table) -> Any:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
