@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from typing import Annotated
 
 from litestar.di import Provide
 from litestar.params import QueryParameter
 
+from litestar_registry.api.schemas import UUID
 from litestar_registry.core.errors import InvalidInput
 from litestar_registry.core.validation import check_slug
 
@@ -31,7 +31,6 @@ _POSITION = "p:"
 """Prefix of position cursors: a slug starts with a letter and has no colon, so neither kind passes for the other."""
 _WORKFLOW = "w:"
 """Prefix of workflow cursors (they resume after a workflow id)."""
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def page_size(limit: int | None, *, default: int, maximum: int) -> int:
@@ -104,7 +103,7 @@ def decode_workflow_cursor(cursor: str | None) -> str | None:
     try:
         text = _decode_text(cursor)
         prefix, workflow_id = text[: len(_WORKFLOW)], text[len(_WORKFLOW) :]
-        if prefix != _WORKFLOW or _UUID.fullmatch(workflow_id) is None:
+        if prefix != _WORKFLOW or UUID.fullmatch(workflow_id) is None:
             raise ValueError(cursor)
         return workflow_id
     except (binascii.Error, UnicodeDecodeError, ValueError):

@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 from litestar import Controller, Request, Router, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
-from litestar.enums import RequestEncodingType
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.spec import SecurityRequirement, SecurityScheme
-from litestar.params import Body, FromPath, QueryParameter
+from litestar.params import FromPath, QueryParameter
 from litestar.types import Guard
 
 from litestar_registry.api import hooks
@@ -34,7 +33,7 @@ from litestar_registry.api.provisioning_schemas import (
     WorkflowView,
 )
 from litestar_registry.api.registry_dialect import envelope
-from litestar_registry.api.schemas import Envelope
+from litestar_registry.api.schemas import CLOSED_JSON, UUID, Envelope
 from litestar_registry.core.auth import Authenticator
 from litestar_registry.core.errors import AccessDenied, AuthenticationRequired
 from litestar_registry.core.registry import Registry
@@ -57,11 +56,8 @@ AnyRequest = Request[Any, Any, Any]
 TENANT_SCHEME = "RegistryTenantKey"
 TENANT_KEY: list[SecurityRequirement] = [{TENANT_SCHEME: []}]
 """What the tenant routes take: a credential that carries a tenant."""
-_CLOSED = Body(media_type=RequestEncodingType.JSON, schema_extra={"additionalProperties": False})
-"""A JSON body whose unknown fields are refused (422), as its schema says."""
-StartBody = Annotated[StartWorkflowRequest, _CLOSED]
-CallbackBody = Annotated[CallbackRequest, _CLOSED]
-_WORKFLOW_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+StartBody = Annotated[StartWorkflowRequest, CLOSED_JSON]
+CallbackBody = Annotated[CallbackRequest, CLOSED_JSON]
 _SLUG = re.compile(SLUG_PATTERN)
 TENANT_PROBLEMS = (401, 403, 501)
 """What every tenant route can answer besides its own: no credential, a credential without a tenant, no provisioning."""
@@ -69,7 +65,7 @@ TENANT_PROBLEMS = (401, 403, 501)
 
 def _workflow_id(workflow_id: str) -> str:
     """``workflow_id`` if it can name a workflow; a 404 otherwise, as for any id that names none."""
-    if _WORKFLOW_ID.fullmatch(workflow_id) is None:
+    if UUID.fullmatch(workflow_id) is None:
         raise WorkflowNotFound(f"no workflow {workflow_id[:64]!r}")
     return workflow_id
 

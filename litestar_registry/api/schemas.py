@@ -8,11 +8,13 @@ setting. No text may hold U+0000, which PostgreSQL cannot store, and every query
 from __future__ import annotations
 
 import enum
+import re
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
-from litestar.params import PathParameter, QueryParameter
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, PathParameter, QueryParameter
 
 from litestar_registry.core.models import Entrypoint, HealthReport, Owner, ServiceRecord, ServiceStatus, VersionEntry
 from litestar_registry.core.validation import (
@@ -25,6 +27,8 @@ from litestar_registry.core.validation import (
 )
 
 __all__ = (
+    "CLOSED_JSON",
+    "UUID",
     "CursorQuery",
     "DeregistrationRequest",
     "EntrypointIn",
@@ -46,6 +50,11 @@ __all__ = (
     "SlugPath",
     "VersionView",
 )
+
+CLOSED_JSON = Body(media_type=RequestEncodingType.JSON, schema_extra={"additionalProperties": False})
+"""A JSON body whose unknown fields are refused (422), as its schema says."""
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+"""The ids the registry hands out for workflows and subscriptions (lower-case UUIDs)."""
 
 T = TypeVar("T")
 

@@ -19,9 +19,8 @@ import msgspec
 from litestar import Controller, Request, Router, delete, get, patch, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
-from litestar.enums import RequestEncodingType
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import Body, FromPath, QueryParameter
+from litestar.params import FromPath, QueryParameter
 from litestar.types import Guard
 
 from litestar_registry.api import hooks
@@ -35,7 +34,7 @@ from litestar_registry.api.pagination import (
 )
 from litestar_registry.api.problems import exception_handlers, problems
 from litestar_registry.api.registry_dialect import envelope
-from litestar_registry.api.schemas import CursorQuery, Envelope
+from litestar_registry.api.schemas import CLOSED_JSON, UUID, CursorQuery, Envelope
 from litestar_registry.api.webhooks_schemas import (
     AttemptView,
     DeliveryDetailView,
@@ -60,19 +59,16 @@ Admin = NamedDependency[Principal]
 PageSize = NamedDependency[int]
 AnyRequest = Request[Any, Any, Any]
 
-_CLOSED = Body(media_type=RequestEncodingType.JSON, schema_extra={"additionalProperties": False})
-"""A JSON body whose unknown fields are refused (422), as its schema says."""
-CreateBody = Annotated[SubscriptionCreate, _CLOSED]
-UpdateBody = Annotated[SubscriptionUpdate, _CLOSED]
-RotateBody = Annotated[RotateSecretRequest, _CLOSED]
-_SUBSCRIPTION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+CreateBody = Annotated[SubscriptionCreate, CLOSED_JSON]
+UpdateBody = Annotated[SubscriptionUpdate, CLOSED_JSON]
+RotateBody = Annotated[RotateSecretRequest, CLOSED_JSON]
 _WEBHOOK_ID = re.compile(WEBHOOK_ID_PATTERN)
 ADMIN_PROBLEMS = (401, 403, 501)
 """What every route can answer besides its own: no credential, a credential that is not an admin's, no webhooks."""
 
 
 def _subscription_id(value: str) -> str:
-    if _SUBSCRIPTION_ID.fullmatch(value) is None:
+    if UUID.fullmatch(value) is None:
         raise SubscriptionNotFound(f"no webhook subscription {value[:64]!r}")
     return value
 
