@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import sys
@@ -144,7 +145,8 @@ async def one_round(registry: Registry, size: int, ops: int, index: int) -> tupl
     return registers, pings
 
 
-async def bench(backend: str, sizes: list[int], ops: int, rounds: int, workdir: Path) -> None:
+async def bench(backend: str, sizes: list[int], ops: int, rounds: int, workdir: Path) -> dict[str, Any]:
+    """Fill one store per size, time the rounds, print them; the medians (us) and the ratios of largest to smallest."""
     stores = {size: await open_store(backend, size, workdir) for size in sizes}
     try:
         policy = registry_policy(RegistryConfig(store_url="memory://"))
@@ -163,11 +165,11 @@ async def bench(backend: str, sizes: list[int], ops: int, rounds: int, workdir: 
         for size in sizes:
             register, ping = describe(best[size, "register"]), describe(best[size, "ping"])
             print(f"{backend:8} n={size:>6}  register {register}   ping {ping}")
-        ratios = "  ".join(
-            f"{op} x{statistics.median(best[sizes[-1], op]) / statistics.median(best[sizes[0], op]):.2f}"
-            for op in ("register", "ping")
-        )
-        print(f"{backend:8} n={sizes[-1]} vs n={sizes[0]}: {ratios}", flush=True)
+        medians = {op: {size: statistics.median(best[size, op]) * 1e6 for size in sizes} for op in ("register", "ping")}
+        ratios = {op: medians[op][sizes[-1]] / medians[op][sizes[0]] for op in medians}
+        shown = "  ".join(f"{op} x{ratio:.2f}" for op, ratio in ratios.items())
+        print(f"{backend:8} n={sizes[-1]} vs n={sizes[0]}: {shown}", flush=True)
+        return {"sizes": sizes, "median_us": medians, "ratio": ratios}
     finally:
         for size, store in stores.items():
             await close_store(backend, size, store)
@@ -179,11 +181,15 @@ async def main() -> None:
     parser.add_argument("--sizes", default="10,100000")
     parser.add_argument("--ops", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="end with one JSON line: each backend's medians and ratios")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
+    found = {}
     with tempfile.TemporaryDirectory() as tmp:
         for backend in args.backends.split(","):
-            await bench(backend, sizes, args.ops, args.rounds, Path(tmp))
+            found[backend] = await bench(backend, sizes, args.ops, args.rounds, Path(tmp))
+    if args.json:
+        print(json.dumps(found))
 
 
 if __name__ == "__main__":

@@ -454,6 +454,7 @@ class Bench:
     rows: list[dict[str, Any]] = field(default_factory=list)
     sweeps: dict[str, dict[str, Any]] = field(default_factory=dict)
     memory: dict[str, Any] = field(default_factory=dict)
+    flatness: dict[str, Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
     # ---------------------------------------------------------------- stores
@@ -694,6 +695,21 @@ class Bench:
         self.memory = json.loads(result.stdout.strip().splitlines()[-1])
         log(f"  memory store: {self.memory['bytes_per_service']} bytes per service among {self.memory['count']}")
 
+    def register_flatness(self) -> None:
+        """Store-level: register (and ping) at ``list_count`` services against at 10 (``bench_register.py``)."""
+        self.wait_quiet()
+        quick = self.settings.quick
+        argv = ["taskset", "-c", str(self.settings.server_cpu), sys.executable, str(BENCH / "bench_register.py")]
+        argv += ["--backends", ",".join(self.settings.stores), "--sizes", f"10,{self.settings.list_count}", "--json"]
+        argv += ["--rounds", "1" if quick else "3", "--ops", "100" if quick else "300"]
+        env = {**os.environ, "REGISTRY_TEST_POSTGRES_URL": PG_URL, "REGISTRY_TEST_REDIS_URL": self.redis_url(3)}
+        result = subprocess.run(argv, capture_output=True, text=True, env=env)
+        if result.returncode != 0:
+            raise RuntimeError(f"bench_register.py failed: {result.stderr[-1000:]}")
+        self.flatness = json.loads(result.stdout.strip().splitlines()[-1])
+        for store, found in self.flatness.items():
+            log(f"  register at {self.settings.list_count} vs at 10 on {store}: {found['ratio']['register']:.2f}")
+
     # ---------------------------------------------------------------- segments
     @contextlib.contextmanager
     def server(self, segment: str, app: str, cwd: Path, env: dict[str, str]) -> Iterator[tuple[Any, int]]:
@@ -773,6 +789,10 @@ class Bench:
                 self.memory_per_service()
             except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
                 self.failures.append(f"memory per service: {exc}")
+        try:
+            self.register_flatness()
+        except (RuntimeError, subprocess.SubprocessError, OSError, ValueError) as exc:
+            self.failures.append(f"register at {settings.list_count} vs at 10: {exc}")
 
 
 async def _post_all(base: str, bodies: list[tuple[str, bytes]], headers: dict[str, str]) -> int:
@@ -1150,6 +1170,7 @@ def main() -> int:
         "failures": bench.failures,
         "sweeps": bench.sweeps,
         "memory": bench.memory,
+        "flatness": bench.flatness,
     }
     (run_dir / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     publish(run_dir, bench.rows, meta, docs=settings.docs)
@@ -1164,6 +1185,16 @@ def publish(run_dir: Path, rows: list[dict[str, Any]], meta: dict[str, Any], *, 
         found = meta["memory"]
         figure = f"{found['kb']:.2f} KB ({found['bytes_per_service']:,} bytes) among {found['count']:,} services"
         lines.append(Line("memory store per service (store-level)", figure, "≤ 2 KB", found["kb"] <= 2))
+    labels = {"memory": "memory", "redis": "Redis", "postgres": "PostgreSQL", "sqlite": "SQLite"}
+    for store, found in meta.get("flatness", {}).items():
+        small, large = found["sizes"][0], found["sizes"][-1]
+        register = found["median_us"]["register"]
+        figure = (
+            f"{found['ratio']['register']:.2f} (median {register[str(large)]:,.0f} vs {register[str(small)]:,.0f} us; "
+            f"ping {found['ratio']['ping']:.2f})"
+        )
+        what = f"register at {large:,} vs at {small:,}, {labels[store]} (store-level, no HTTP)"
+        lines.append(Line(what, figure, "≤ 1.2 on every store", found["ratio"]["register"] <= 1.2))
     (run_dir / "summary.json").write_text(json.dumps([ln.__dict__ for ln in lines], indent=2) + "\n")
     page = markdown(lines, rows, meta)
     title = f"litestar-registry vs bare Litestar handlers, {meta['finished']}"
