@@ -8,18 +8,16 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from litestar import Router
 from litestar.plugins import CLIPlugin, InitPlugin
 
-from litestar_registry.api import hooks
 from litestar_registry.api.admin import AdminController
 from litestar_registry.api.dependencies import bind, registry_dependencies
 from litestar_registry.api.discovery import EntrypointController
 from litestar_registry.api.feed import FeedController, FeedSettings, feed_dependencies
 from litestar_registry.api.openapi import document_registry
-from litestar_registry.api.problems import exception_handlers
 from litestar_registry.api.provisioning import document_provisioning, provisioning_router
 from litestar_registry.api.registry_dialect import RegistryController
+from litestar_registry.api.routers import registry_router
 from litestar_registry.api.ttl_dialect import TtlSettings, ttl_router
 from litestar_registry.api.webhooks import webhooks_router
 from litestar_registry.background import Sweeper
@@ -131,7 +129,7 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
         """
         config = self.config
         app_config.route_handlers.append(
-            Router(
+            registry_router(
                 path=config.path,
                 route_handlers=[
                     bind(RegistryController, registry=self.registry),
@@ -141,12 +139,10 @@ class RegistryPlugin(InitPlugin, CLIPlugin):
                 ],
                 dependencies=registry_dependencies(self.registry, self.authenticator, public_reads=config.public_reads)
                 | feed_dependencies(self.feed, self._feed_settings()),
-                exception_handlers=exception_handlers(),
-                guards=list(config.guards),
-                tags=list(config.tags),
+                guards=config.guards,
+                tags=config.tags,
                 include_in_schema=config.include_in_schema,
-                request_max_body_size=config.max_body_bytes,
-                before_request=hooks.before_request,
+                max_body_bytes=config.max_body_bytes,
             )
         )
         app_config.route_handlers.append(

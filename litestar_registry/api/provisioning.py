@@ -12,17 +12,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Controller, Request, Router, get, post
-from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
-from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.spec import SecurityRequirement, SecurityScheme
 from litestar.params import FromPath, QueryParameter
 from litestar.types import Guard
 
-from litestar_registry.api import hooks
 from litestar_registry.api.openapi import add_security_schemes
 from litestar_registry.api.pagination import decode_workflow_cursor, encode_workflow_cursor
-from litestar_registry.api.problems import exception_handlers, problems
+from litestar_registry.api.problems import problems
 from litestar_registry.api.provisioning_schemas import (
     CallbackReceiptView,
     CallbackRequest,
@@ -33,6 +30,7 @@ from litestar_registry.api.provisioning_schemas import (
     WorkflowView,
 )
 from litestar_registry.api.registry_dialect import envelope
+from litestar_registry.api.routers import registry_router, requires
 from litestar_registry.api.schemas import CLOSED_JSON, UUID, Envelope
 from litestar_registry.core.auth import Authenticator
 from litestar_registry.core.errors import AccessDenied, AuthenticationRequired
@@ -262,9 +260,6 @@ def provisioning_router(
     def provide_service() -> ProvisioningService:
         return service
 
-    def available(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-        service.require()  # 501 before the credential or the body is looked at, when there is no provisioning
-
     async def provide_tenant(request: AnyRequest) -> str:
         principal = await authenticator.authenticate(request.headers)
         if principal is None:
@@ -274,7 +269,7 @@ def provisioning_router(
             raise AccessDenied("provisioning needs a tenant's credential; this one has no tenant")
         return tenant
 
-    return Router(
+    return registry_router(
         path=path,
         route_handlers=[ProvisioningController],
         dependencies={
@@ -282,10 +277,8 @@ def provisioning_router(
             "registry_provisioning": Provide(provide_service, sync_to_thread=False),
             "registry_tenant": Provide(provide_tenant),
         },
-        exception_handlers=exception_handlers(),
-        guards=[*guards, available],
+        guards=[*guards, requires(service)],  # 501 before the credential or the body is looked at, without provisioning
         tags=tags,
         include_in_schema=include_in_schema,
-        request_max_body_size=max_body_bytes,
-        before_request=hooks.before_request,
+        max_body_bytes=max_body_bytes,
     )

@@ -17,13 +17,10 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Router, delete, get, patch, post
-from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
-from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, QueryParameter
 from litestar.types import Guard
 
-from litestar_registry.api import hooks
 from litestar_registry.api.openapi import ADMIN_KEY
 from litestar_registry.api.pagination import (
     decode_position_cursor,
@@ -32,8 +29,9 @@ from litestar_registry.api.pagination import (
     encode_workflow_cursor,
     page_size_dependency,
 )
-from litestar_registry.api.problems import exception_handlers, problems
+from litestar_registry.api.problems import problems
 from litestar_registry.api.registry_dialect import envelope
+from litestar_registry.api.routers import registry_router, requires
 from litestar_registry.api.schemas import CLOSED_JSON, UUID, CursorQuery, Envelope
 from litestar_registry.api.webhooks_schemas import (
     AttemptView,
@@ -348,9 +346,6 @@ def webhooks_router(
     def provide_service() -> WebhookService:
         return service
 
-    def available(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-        service.require()  # 501 before the credential or the body is looked at, when there are no webhooks
-
     async def provide_admin(request: AnyRequest) -> Principal:
         principal = await authenticator.authenticate(request.headers)
         if principal is None:
@@ -359,7 +354,7 @@ def webhooks_router(
             raise AccessDenied("webhook subscriptions are for admins only")
         return principal
 
-    return Router(
+    return registry_router(
         path=path,
         route_handlers=[WebhooksController],
         dependencies={
@@ -367,10 +362,8 @@ def webhooks_router(
             "registry_admin": Provide(provide_admin),
             "registry_page_size": page_size_dependency(default=policy.default_page_size, maximum=policy.max_page_size),
         },
-        exception_handlers=exception_handlers(),
-        guards=[*guards, available],
+        guards=[*guards, requires(service)],  # 501 before the credential or the body is looked at, without webhooks
         tags=tags,
         include_in_schema=include_in_schema,
-        request_max_body_size=max_body_bytes,
-        before_request=hooks.before_request,
+        max_body_bytes=max_body_bytes,
     )
