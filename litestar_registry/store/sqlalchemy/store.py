@@ -49,20 +49,18 @@ from sqlalchemy import (
     case,
     delete,
     event,
-    exists,
     func,
     insert,
     literal,
     null,
     or_,
     select,
-    type_coerce,
+    tuple_,
     update,
 )
 from sqlalchemy import (
     cast as sql_cast,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
@@ -94,18 +92,32 @@ from litestar_registry.core.models import (
 from litestar_registry.core.ports import Advance, ServiceStore, Touched
 from litestar_registry.core.states import LIVE
 from litestar_registry.store.epoch import from_micros, micros, to_micros
-from litestar_registry.store.sqlalchemy.models import EventCounterModel, EventModel, ServiceModel, ServiceVersionModel
+from litestar_registry.store.sqlalchemy.models import (
+    EventCounterModel,
+    EventModel,
+    ServiceLabelModel,
+    ServiceModel,
+    ServiceVersionModel,
+)
 
 if TYPE_CHECKING:
     from advanced_alchemy.config import SQLAlchemyAsyncConfig
 
-__all__ = ("SUPPORTED_DIALECTS", "SQLAlchemyServiceStore", "append_events", "create_store_engine", "transaction")
+__all__ = (
+    "SUPPORTED_DIALECTS",
+    "SQLAlchemyServiceStore",
+    "append_events",
+    "create_store_engine",
+    "label_rows",
+    "transaction",
+)
 
 SUPPORTED_DIALECTS = frozenset({"sqlite", "postgresql"})
-"""Dialects whose JSON membership test (tag and capability filters) the store knows how to write."""
+"""Dialects the store knows how to write its upserts, batch writes and row locks for."""
 
 _services = cast("Table", ServiceModel.__table__)
 _versions = cast("Table", ServiceVersionModel.__table__)
+_labels = cast("Table", ServiceLabelModel.__table__)
 _events = cast("Table", EventModel.__table__)
 _counter = cast("Table", EventCounterModel.__table__)
 _POOL_OPTIONS = ("pool", "max_overflow")
@@ -443,6 +455,15 @@ def _data_row(record: ServiceRecord, revision: int) -> dict[str, Any]:
     }
 
 
+def label_rows(record: ServiceRecord) -> list[dict[str, str]]:
+    """The rows of the label table (``registry_service_labels``) for ``record``'s tags and capabilities."""
+    return [
+        {"kind": kind, "value": value, "slug": record.slug}
+        for kind, values in (("tag", record.tags), ("capability", record.capabilities))
+        for value in dict.fromkeys(values)
+    ]
+
+
 def _record(row: RowMapping) -> ServiceRecord:
     """The domain record stored in ``row`` (a result row's mapping, keyed by column name)."""
     next_check = row["next_check_us"]
@@ -654,6 +675,8 @@ class SQLAlchemyServiceStore(ServiceStore):
                 raise ServiceExists(f"service '{record.slug}' is already registered") from exc
             row = result.one()
             await conn.execute(insert(_versions).values(**_history_row(history)))
+            if labels := label_rows(record):
+                await conn.execute(insert(_labels), labels)
             await self._append(conn, events)
         return _record(row._mapping)
 
@@ -706,6 +729,7 @@ class SQLAlchemyServiceStore(ServiceStore):
                 if found is None:
                     raise ServiceNotFound(f"service '{record.slug}' is not registered")
                 raise StaleWrite(f"service '{record.slug}' changed concurrently")
+            await self._relabel(conn, record)
             if history is not None:
                 await conn.execute(insert(_versions).values(**_history_row(history)))
                 if history_limit is not None:
@@ -720,41 +744,59 @@ class SQLAlchemyServiceStore(ServiceStore):
         return None if row is None else _record(row._mapping)
 
     async def find(self, query: ServiceQuery) -> Page:
-        stmt = select(_services).order_by(_services.c.slug).limit(query.limit + 1)
+        s = _services.c
+        wanted = [
+            (kind, value) for kind, value in (("tag", query.tag), ("capability", query.capability)) if value is not None
+        ]
+        stmt = select(_services).limit(query.limit + 1)
+        order = s.slug
+        if wanted:
+            # The first label's index rows drive the page in slug order; each service row, and each other label, is
+            # one probe of a primary key. Ordered by the driving column: SQLite's planner would otherwise walk the
+            # services in slug order and probe the labels for each.
+            first, *others = (_labels.alias(f"l{i}") for i in range(len(wanted)))
+            order = first.c.slug
+            joined = first.join(_services, s.slug == first.c.slug)
+            for other in others:
+                joined = joined.join(other, other.c.slug == first.c.slug)
+            stmt = stmt.select_from(joined)
+            for label, (kind, value) in zip((first, *others), wanted, strict=True):
+                stmt = stmt.where(label.c.kind == kind, label.c.value == value)
+        stmt = stmt.order_by(order)
         if query.statuses is not None:
-            stmt = stmt.where(_services.c.status.in_(sorted(status.value for status in query.statuses)))
-        if query.tag is not None:
-            stmt = stmt.where(self._has_element(_services.c.tags, query.tag))
-        if query.capability is not None:
-            stmt = stmt.where(self._has_element(_services.c.capabilities, query.capability))
+            stmt = stmt.where(s.status.in_(sorted(status.value for status in query.statuses)))
         if query.text:
             needle = query.text.casefold()
             stmt = stmt.where(
                 or_(
                     *(
                         column.contains(needle, autoescape=True)
-                        for column in (
-                            _services.c.slug_folded,
-                            _services.c.name_folded,
-                            _services.c.description_folded,
-                        )
+                        for column in (s.slug_folded, s.name_folded, s.description_folded)
                     )
                 )
             )
         if query.after is not None:
-            stmt = stmt.where(_services.c.slug > query.after)
+            stmt = stmt.where(order > query.after)
         async with self._single() as conn:
             rows = (await conn.execute(stmt)).all()
         items = [_record(row._mapping) for row in rows[: query.limit]]
         more = len(rows) > query.limit and bool(items)
         return Page(items=items, next_after=items[-1].slug if more else None)
 
-    def _has_element(self, column: Any, value: str) -> ColumnElement[bool]:
-        """Whether the JSON array in ``column`` holds the string ``value``."""
-        if self._postgres:
-            return type_coerce(column, JSONB).contains([value])
-        elements = func.json_each(column).table_valued("value")
-        return exists().where(elements.c.value == value)
+    async def _relabel(self, conn: AsyncConnection, record: ServiceRecord) -> None:
+        """Make the label rows of ``record.slug`` its tags and capabilities, in the caller's transaction.
+
+        Only what changed is written: the labels it no longer has are deleted, the new ones inserted, and the ones it
+        keeps (most writes change no label) are left alone.
+        """
+        rows = label_rows(record)
+        kept = [(row["kind"], row["value"]) for row in rows]
+        await conn.execute(
+            delete(_labels).where(_labels.c.slug == record.slug, tuple_(_labels.c.kind, _labels.c.value).not_in(kept))
+        )
+        if rows:
+            upsert = (postgres_insert if self._postgres else sqlite_insert)(_labels).on_conflict_do_nothing()
+            await conn.execute(upsert, rows)
 
     async def delete(
         self, slug: str, *, expected_revision: int | None = None, events: Sequence[EventDraft] = ()
@@ -768,6 +810,7 @@ class SQLAlchemyServiceStore(ServiceStore):
             # Not left to the foreign key's ON DELETE CASCADE: SQLite enforces it only on connections that turned
             # PRAGMA foreign_keys on, which a host's borrowed engine need not have done.
             await conn.execute(delete(_versions).where(_versions.c.slug == slug))
+            await conn.execute(delete(_labels).where(_labels.c.slug == slug))
             await self._append(conn, events)
         return True
 
@@ -952,6 +995,7 @@ class SQLAlchemyServiceStore(ServiceStore):
             await conn.execute(delete(_counter))
             await conn.execute(delete(_events))
             await conn.execute(delete(_versions))
+            await conn.execute(delete(_labels))
             await conn.execute(delete(_services))
 
 
