@@ -49,6 +49,7 @@ from sqlalchemy import (
     case,
     delete,
     event,
+    exists,
     func,
     insert,
     literal,
@@ -744,44 +745,69 @@ class SQLAlchemyServiceStore(ServiceStore):
         return None if row is None else _record(row._mapping)
 
     async def find(self, query: ServiceQuery) -> Page:
+        async with self._single() as conn:
+            rows = (await conn.execute(self._find_statement(query))).all()
+        items = [_record(row._mapping) for row in rows[: query.limit]]
+        more = len(rows) > query.limit and bool(items)
+        return Page(items=items, next_after=items[-1].slug if more else None)
+
+    def _find_statement(self, query: ServiceQuery) -> Any:
+        """The one ``SELECT`` of a list page: ``limit + 1`` rows in slug order, each walk stopping at the page.
+
+        A tag filter walks the label table's ``(kind, value, slug)`` key for the tag (a capability alone, for the
+        capability): each service row is then one probe of its primary key, and a capability with the tag one probe of
+        the label key, so a page costs the tag's rows walked until it is full. Otherwise a status filter walks
+        ``(status, slug)`` (on SQLite one walk per status, each cut off once it passes the page's last slug; PostgreSQL
+        walks the primary key instead when its statistics say most rows match), and no status the primary key.
+        """
         s = _services.c
         wanted = [
             (kind, value) for kind, value in (("tag", query.tag), ("capability", query.capability)) if value is not None
         ]
+        statuses = None if query.statuses is None else sorted(status.value for status in query.statuses)
         stmt = select(_services).limit(query.limit + 1)
         order = s.slug
         if wanted:
-            # The first label's index rows drive the page in slug order; each service row, and each other label, is
-            # one probe of a primary key. Ordered by the driving column: SQLite's planner would otherwise walk the
-            # services in slug order and probe the labels for each.
-            first, *others = (_labels.alias(f"l{i}") for i in range(len(wanted)))
+            # Ordered by the driving column: SQLite's planner would otherwise walk the services in slug order and
+            # probe the labels for each.
+            (kind, value), *others = wanted
+            first = _labels.alias("l0")
             order = first.c.slug
-            joined = first.join(_services, s.slug == first.c.slug)
-            for other in others:
-                joined = joined.join(other, other.c.slug == first.c.slug)
-            stmt = stmt.select_from(joined)
-            for label, (kind, value) in zip((first, *others), wanted, strict=True):
-                stmt = stmt.where(label.c.kind == kind, label.c.value == value)
+            stmt = stmt.select_from(first.join(_services, s.slug == first.c.slug))
+            stmt = stmt.where(first.c.kind == kind, first.c.value == value)
+            for kind, value in others:
+                stmt = stmt.where(self._has_label(first.c.slug, kind, value))
         stmt = stmt.order_by(order)
-        if query.statuses is not None:
-            stmt = stmt.where(s.status.in_(sorted(status.value for status in query.statuses)))
+        if statuses is not None:
+            status: Any = s.status
+            if wanted and not self._postgres:
+                # Not through the status index: SQLite's planner (without statistics) would read every row of the
+                # status and sort them all. Walked from the label, a page costs at most the label's rows.
+                status = status.concat("")
+            stmt = stmt.where(status.in_(statuses))
         if query.text:
             needle = query.text.casefold()
-            stmt = stmt.where(
-                or_(
-                    *(
-                        column.contains(needle, autoescape=True)
-                        for column in (s.slug_folded, s.name_folded, s.description_folded)
-                    )
-                )
-            )
+            folded = (s.slug_folded, s.name_folded, s.description_folded)
+            stmt = stmt.where(or_(*(column.contains(needle, autoescape=True) for column in folded)))
         if query.after is not None:
-            stmt = stmt.where(order > query.after)
-        async with self._single() as conn:
-            rows = (await conn.execute(stmt)).all()
-        items = [_record(row._mapping) for row in rows[: query.limit]]
-        more = len(rows) > query.limit and bool(items)
-        return Page(items=items, next_after=items[-1].slug if more else None)
+            # On both sides of the join: PostgreSQL carries equalities across a join, not ranges, and a merge join
+            # would otherwise walk the services from the first slug up to the cursor.
+            stmt = stmt.where(s.slug > query.after)
+            if wanted:
+                stmt = stmt.where(order > query.after)
+        return stmt
+
+    def _has_label(self, slug: Any, kind: str, value: str) -> ColumnElement[bool]:
+        """Whether the service ``slug`` has the label: one probe of the label table's key for each row walked.
+
+        A correlated ``EXISTS``, kept one on PostgreSQL by ``OFFSET 0`` (it would otherwise become a join of the two
+        labels, and on its estimates the planner may scan one label's rows again for every row of the other).
+        """
+        other = _labels.alias("l1")
+        probe = select(literal(1)).where(other.c.kind == kind, other.c.value == value, other.c.slug == slug)
+        if self._postgres:
+            probe = probe.offset(0)
+        return exists(probe)
 
     async def _relabel(self, conn: AsyncConnection, record: ServiceRecord) -> None:
         """Make the label rows of ``record.slug`` its tags and capabilities, in the caller's transaction.
