@@ -39,7 +39,7 @@ from litestar_registry.plugin import registry_policy
 from litestar_registry.store import MemoryServiceStore, ServiceStore, create_store
 from litestar_registry.store.redis import RedisServiceStore
 from litestar_registry.store.sqlalchemy import SQLAlchemyServiceStore
-from litestar_registry.store.sqlalchemy.store import _history_row, _row, _services, _versions
+from litestar_registry.store.sqlalchemy.store import _history_row, _labels, _row, _services, _versions, label_rows
 
 ADMIN = Principal(account="bench", role=Role.ADMIN)
 POSTGRES = os.environ.get("REGISTRY_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -116,6 +116,7 @@ async def fill(registry: Registry, count: int, make: Callable[[int], Registratio
             async with store._write() as conn:
                 await conn.execute(insert(_services), [{"slug": r.slug, **_row(r, 1)} for r in records])
                 await conn.execute(insert(_versions), [_history_row(first) for first in firsts])
+                await conn.execute(insert(_labels), [row for r in records for row in label_rows(r)])
         else:
             assert isinstance(store, RedisServiceStore)
             async with store._use() as link:

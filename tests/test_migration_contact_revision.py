@@ -40,6 +40,7 @@ async def test_contact_revision_migrates_up_and_down_keeping_every_row(target: T
     assert (column["nullable"], str(column["default"]).strip("'")) == (False, "1")  # as the model declares it
     indexes = await target.run(lambda conn: inspect(conn).get_indexes("registry_services"))
     assert [index["name"] for index in indexes] == ["ix_registry_services_next_check"]
+    await upgrade(target.url, engine_options=options)  # the store writes the head's schema (the label table)
     async with SQLAlchemyServiceStore(target.url, engine_options=options) as store:
         for record in records:
             assert await store.get(record.slug) == msgspec.structs.replace(record, contact_revision=1)

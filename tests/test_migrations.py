@@ -103,11 +103,28 @@ def _table_names(conn: Connection) -> set[str]:
     return set(inspect(conn).get_table_names())
 
 
+LATER_DROPPED = frozenset({"ix_registry_services_tags", "ix_registry_services_capabilities"})
+"""Indexes an intermediate revision has and the models no longer declare (e6a8c1f3d5b7 drops them)."""
+
+
+def without_later_drops(diff: Any) -> Any:
+    """``diff`` without the removal of :data:`LATER_DROPPED`: a test of a revision that still has them."""
+
+    def kept(conn: Connection) -> list[Any]:
+        return [
+            item
+            for item in diff(conn)
+            if not (item[0] == "remove_index" and isinstance(item[1], Index) and item[1].name in LATER_DROPPED)
+        ]
+
+    return kept
+
+
 INITIAL = "3f77ae93f23e"
 
 
 def test_the_package_ships_one_head() -> None:
-    assert head() == "d5f9b3a7c2e4"
+    assert head() == "e6a8c1f3d5b7"
 
 
 async def test_upgrade_builds_the_models_schema_and_downgrade_removes_it(target: Target) -> None:
@@ -123,9 +140,13 @@ async def test_upgrade_builds_the_models_schema_and_downgrade_removes_it(target:
         ("ix_registry_services_next_check", ("next_check_us", "slug")),
         ("ix_registry_services_status", ("status", "slug")),
     }
-    if target.url.startswith("postgresql"):  # GIN on the JSONB arrays the tag and capability filters test
-        expected |= {("ix_registry_services_tags", ("tags",)), ("ix_registry_services_capabilities", ("capabilities",))}
     assert {(index["name"], tuple(index["column_names"])) for index in indexes} == expected
+    labels = await target.run(lambda conn: inspect(conn).get_indexes("registry_service_labels"))
+    assert {(index["name"], tuple(index["column_names"])) for index in labels} == {
+        ("ix_registry_service_labels_slug", ("slug",))
+    }
+    key = await target.run(lambda conn: inspect(conn).get_pk_constraint("registry_service_labels"))
+    assert key["constrained_columns"] == ["kind", "value", "slug"]  # the filters' walk: one label's slugs in order
 
     await upgrade(target.url, engine_options=options)  # at head already: nothing to do
     await downgrade(target.url, "base", engine_options=options)

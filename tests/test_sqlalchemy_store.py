@@ -435,51 +435,7 @@ async def test_a_ping_to_a_due_service_never_waits_behind_a_sweep(tmp_path: Path
         assert (before.slug, after.status) == ("p07", S.DEGRADED)
 
 
-# --- filters through indexes --------------------------------------------------------------------------------------
-
-
-async def _plan(store: SQLAlchemyServiceStore, query: ServiceQuery) -> list[str]:
-    statements = _capture(store)
-    await store.find(query)
-    sql, parameters = next((sql, params) for sql, params in statements if sql.lstrip().upper().startswith("SELECT"))
-    async with store.engine.connect() as conn:
-        if store.engine.dialect.name == "postgresql":
-            await conn.exec_driver_sql("ANALYZE registry_services")
-            return list((await conn.exec_driver_sql(f"EXPLAIN {sql}", parameters)).scalars().all())
-        return [row[-1] for row in await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters)]
-
-
-async def test_list_filters_read_through_indexes(sql_store: SQLAlchemyServiceStore) -> None:
-    """On 2,000 services, few of them pending, tagged 'rare' or able to 'rare': each filter reads its index."""
-    from litestar_registry.store.sqlalchemy.store import _history_row, _row, _services, _versions
-
-    rows, history = [], []
-    for i in range(2000):
-        rare = i % 500 == 0
-        record = make_record(
-            f"svc-{i:04d}",
-            status=S.PENDING if rare else S.ACTIVE,
-            tags=("rare",) if rare else ("common", "core"),
-            capabilities=("rare",) if rare else ("search",),
-        )
-        rows.append({"slug": record.slug, **_row(record, 1)})
-        history.append(_history_row(first_version(record)))
-    async with sql_store.engine.begin() as conn:
-        await conn.execute(_services.insert(), rows)
-        await conn.execute(_versions.insert(), history)
-    postgres = sql_store.engine.dialect.name == "postgresql"
-    expected = {
-        ServiceQuery(statuses=frozenset({S.PENDING})): "ix_registry_services_status",
-        ServiceQuery(tag="rare"): "ix_registry_services_tags" if postgres else None,
-        ServiceQuery(capability="rare"): "ix_registry_services_capabilities" if postgres else None,
-    }
-    for query, index in expected.items():
-        assert [r.slug for r in (await sql_store.find(query)).items] == [f"svc-{i:04d}" for i in (0, 500, 1000, 1500)]
-        plan = await _plan(sql_store, query)
-        if index is not None:
-            assert any(index in line for line in plan), (query, plan)
-        else:  # SQLite cannot index JSON array elements: a json_each per row, in slug order (documented)
-            assert any("json_each" in line.lower() or "sqlite_autoindex" in line or "SCAN" in line for line in plan)
+# --- filters through indexes: tests/test_sqlalchemy_filters.py ----------------------------------------------------
 
 
 # --- pool size --------------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ __all__ = (
     "EventCounterModel",
     "EventModel",
     "RegistryBase",
+    "ServiceLabelModel",
     "ServiceModel",
     "ServiceVersionModel",
     "metadata",
@@ -41,7 +42,8 @@ Slug = String().with_variant(String(collation="C"), "postgresql")
 """Slugs sort by code point on every backend (PostgreSQL's default collation may sort ``a-c`` after ``ab``)."""
 
 JsonB = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
-"""JSON, as JSONB on PostgreSQL, for the arrays the list filters test by containment (``@>``); ``None`` is SQL NULL.
+"""JSON, as JSONB on PostgreSQL (the tag and capability arrays, which the list filters once tested by containment, and
+still may in a host's own queries); ``None`` is SQL NULL.
 (advanced-alchemy 1.12's ``JsonB`` carries an Oracle variant that fails to attach to a table under SQLAlchemy 2.1, so
 we spell out the two dialects we support.)"""
 
@@ -68,20 +70,6 @@ class ServiceModel(RegistryBase):
         Index(f"ix_{TABLE_PREFIX}services_next_check", "next_check_us", "slug"),
         # The status filter of a list page, in slug order (every dialect).
         Index(f"ix_{TABLE_PREFIX}services_status", "status", "slug"),
-        # The tag and capability filters (``@>`` containment) on PostgreSQL. SQLite cannot index the elements of a JSON
-        # array (its filter is a ``json_each`` per row); a list filtered on them there scans in slug order.
-        Index(
-            f"ix_{TABLE_PREFIX}services_tags",
-            "tags",
-            postgresql_using="gin",
-            postgresql_ops={"tags": "jsonb_path_ops"},
-        ).ddl_if(dialect="postgresql"),
-        Index(
-            f"ix_{TABLE_PREFIX}services_capabilities",
-            "capabilities",
-            postgresql_using="gin",
-            postgresql_ops={"capabilities": "jsonb_path_ops"},
-        ).ddl_if(dialect="postgresql"),
     )
 
     slug: Mapped[str] = mapped_column(Slug, primary_key=True)
@@ -120,6 +108,34 @@ class ServiceModel(RegistryBase):
     contact_revision: Mapped[int] = mapped_column(Integer(), server_default=text("1"))
     """Grows with every write of the status or the contact columns: what a sweep claims a row on. (The server default
     is for the rows that existed before the column did; the store always writes it.)"""
+
+
+LABEL_KINDS = ("tag", "capability")
+"""The values of :attr:`ServiceLabelModel.kind`."""
+
+
+class ServiceLabelModel(RegistryBase):
+    """One row per tag and per capability of a service: the index the list filters walk in slug order.
+
+    The primary key ``(kind, value, slug)`` holds the slugs of one label in order, so a filtered page reads its
+    matches in slug order and stops at the page (no match at all: one index probe), on every dialect; JSON array
+    elements cannot be indexed in that order (SQLite cannot index them at all, and a GIN index hands PostgreSQL every
+    match unordered). The ``tags`` and ``capabilities`` columns of the service stay what records are built from; the
+    store writes these rows in the transaction of every write that changes them.
+    """
+
+    __tablename__ = f"{TABLE_PREFIX}service_labels"
+    __table_args__ = (
+        # Rewriting or deleting a service's labels finds them by slug.
+        Index(f"ix_{TABLE_PREFIX}service_labels_slug", "slug"),
+        # The primary key is the table: no rowid b-tree beside it on SQLite.
+        {"sqlite_with_rowid": False},
+    )
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    """``tag`` or ``capability``."""
+    value: Mapped[str] = mapped_column(Slug, primary_key=True)
+    slug: Mapped[str] = mapped_column(Slug, primary_key=True)
 
 
 class ServiceVersionModel(RegistryBase):
