@@ -50,6 +50,13 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
         await original(self, command, check_health)
 
     monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    direct = _Direct._send
+
+    async def counting_direct(conn: Any, packed: bytes) -> None:  # the store's own connections write here
+        sent.append(packed.split(b"\r\n")[2].upper())
+        await direct(conn, packed)
+
+    monkeypatch.setattr(_Direct, "_send", staticmethod(counting_direct))
     return sent
 
 
@@ -687,3 +694,96 @@ async def test_the_direct_path_reconnects_after_the_server_dropped_its_connectio
     contact = Contact(at=T0 + timedelta(seconds=1), status=S.ACTIVE, from_statuses=CONTACT_FROM)
     touched = await asyncio.gather(*(rs.touch("again", contact) for _ in range(5)))
     assert all(record is not None for record in touched)
+
+
+# --- the unchanged upsert -----------------------------------------------------------------------------------------
+
+
+async def _upserts(store: ServiceStore, wire: list[bytes]) -> list[tuple[Any, ...]]:
+    """One scripted life of upserts (unchanged, changed, pending, expired, foreign, rejected) through the core.
+
+    Each step's outcome: what the upsert answered (or the error it raised), the stored record, the history and the
+    events appended; on Redis also the round trips it took.
+    """
+    from litestar_registry import RegistryConfig
+    from litestar_registry.core.auth import Principal, Role
+    from litestar_registry.core.clock import ManualClock
+    from litestar_registry.core.models import Registration
+    from litestar_registry.core.registry import Registry
+    from litestar_registry.plugin import registry_policy
+
+    clock = ManualClock()
+    config = RegistryConfig(store=store, clock=clock, auto_approve_slugs=["svc"], history_limit=5)  # type: ignore[arg-type]
+    registry = Registry(store, registry_policy(config), clock=clock)
+    owner, other = Principal(account="team", role=Role.SERVICE), Principal(account="x", role=Role.SERVICE)
+    admin = Principal(account="root", role=Role.ADMIN)
+    cursor = 0
+    outcomes: list[tuple[Any, ...]] = []
+
+    def registration(slug: str = "svc", **fields: Any) -> Registration:
+        values: dict[str, Any] = {"name": "Svc", "version": "1.0", "ttl_seconds": 10, "metadata": {"a": 1, "b": [2.5]}}
+        values.update(fields)
+        return Registration(slug=slug, tags=("t",), **values)
+
+    async def step(name: str, call: Any, slug: str = "svc") -> None:
+        nonlocal cursor
+        wire.clear()
+        try:
+            answer: Any = await call
+        except Exception as exc:  # the outcome compared is the error's type
+            answer = type(exc).__name__
+        trips = len(wire)
+        page = await store.read_events(cursor, limit=100)
+        cursor = page.last_id
+        events = [(e.topic, e.subject, e.occurred_at, e.data) for e in page.items]
+        outcomes.append((name, answer, await store.get(slug), await store.versions(slug), events, trips))
+
+    await step("new", registry.upsert(registration(), owner))
+    clock.advance(1)
+    await step("unchanged", registry.upsert(registration(), owner))
+    clock.advance(1)
+    await step("pinged, unchanged", registry.ping("svc", owner))
+    await step("unchanged again", registry.upsert(registration(), owner))
+    clock.advance(15)  # a window missed
+    await registry.sweep()
+    await step("degraded, unchanged", registry.upsert(registration(), owner))
+    clock.advance(1)
+    await step("metadata in another order", registry.upsert(registration(metadata={"b": [2.5], "a": 1}), owner))
+    await step("a float for an int", registry.upsert(registration(metadata={"a": 1.0, "b": [2.5]}), owner))
+    await step("new version", registry.upsert(registration(version="2.0"), owner))
+    await step("default TTL", registry.upsert(registration(version="2.0", ttl_seconds=None), owner))
+    await step("another account", registry.upsert(registration(version="2.0", ttl_seconds=None), other))
+    await step("an admin", registry.upsert(registration(version="2.0", ttl_seconds=None), admin))
+    clock.advance(10_000)  # expired, not swept: registers afresh
+    await step("expired, unchanged", registry.upsert(registration(version="2.0", ttl_seconds=None), owner))
+    clock.advance(10_000)
+    await registry.sweep()
+    await step("swept, unchanged", registry.upsert(registration(version="2.0", ttl_seconds=None), owner))
+    await step("pending", registry.upsert(registration("wait"), owner), "wait")
+    clock.advance(1)
+    await step("pending, unchanged", registry.upsert(registration("wait"), owner), "wait")
+    await registry.reject("wait", admin)
+    await step("rejected, unchanged", registry.upsert(registration("wait"), owner), "wait")
+    return outcomes
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+async def test_an_unchanged_upsert_is_one_round_trip_and_stores_what_the_general_path_stores(
+    rs: RedisServiceStore, wire: list[bytes], backend: str, tmp_path: Path
+) -> None:
+    """The Redis ``refresh`` script against the memory store, which always takes the core's general path."""
+    async with open_store(backend, tmp_path) as memory:
+        expected = await _upserts(memory, [])
+    got = await _upserts(rs, wire)
+    assert [outcome[:5] for outcome in got] == [outcome[:5] for outcome in expected]
+    trips = {outcome[0]: outcome[5] for outcome in got}
+    for name in ("unchanged", "unchanged again", "degraded, unchanged", "pending, unchanged"):
+        assert trips[name] == 1, name
+    for name in ("new version", "metadata in another order", "expired, unchanged"):
+        assert trips[name] == 2, name  # the refresh that missed answered the record: no read before the write
+    answers = {outcome[0]: outcome[1] for outcome in got}
+    assert (answers["another account"], answers["rejected, unchanged"]) == ("AccessDenied", "IllegalTransition")
+    topics = {outcome[0]: [event[0] for event in outcome[4]] for outcome in got}
+    assert topics["expired, unchanged"] == [Topic.SERVICE_REGISTERED]
+    assert topics["unchanged"] == topics["pending, unchanged"] == []
+    assert topics["degraded, unchanged"] == [Topic.SERVICE_DEGRADED]  # the sweep's before it, nothing of its own

@@ -9,7 +9,10 @@ Layout, under the key prefix ``{ns}:`` (``ns`` is the namespace, ``registry`` by
     revision), ``crev`` (the contact revision), ``status``, ``fail`` (failure count), ``seen``, ``deadline``,
     ``expires``, ``next`` (epoch microseconds, exact integers; ``next`` is empty when there is no next check),
     ``health`` (msgpack), ``ttl`` (microseconds), ``windows``, ``account`` (absent when ``None``), ``hdrop`` (how
-    many history entries were dropped beyond the limit; absent means none), and for the list filters ``tags`` and
+    many history entries were dropped beyond the limit; absent means none), ``dfp`` (a digest of the record's
+    registration data, written by every data write: an upsert that sends the same data only restarts the clock, in
+    one ``refresh`` script that reads nothing first; absent in older records, which take the general path once),
+    and for the list filters ``tags`` and
     ``caps`` (msgpack arrays) and ``fs``, ``fn``, ``fd`` (slug, name and description, case-folded by Python).
 ``{ns}:hist:{slug}`` (list)
     The version history, msgpack entries, oldest first. An entry's position (the page cursor) is ``hdrop`` plus its
@@ -85,6 +88,7 @@ does not back.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import hashlib
 import math
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
@@ -114,6 +118,7 @@ from litestar_registry.core.models import (
     Contact,
     HealthReport,
     Page,
+    Registration,
     Rewrite,
     ServiceQuery,
     ServiceRecord,
@@ -121,7 +126,7 @@ from litestar_registry.core.models import (
     VersionEntry,
     VersionPage,
 )
-from litestar_registry.core.ports import Advance, ServiceStore, Touched
+from litestar_registry.core.ports import Advance, Refreshed, ServiceStore, Touched
 from litestar_registry.core.states import LIVE
 from litestar_registry.store.epoch import from_micros, micros, to_micros
 
@@ -131,6 +136,7 @@ _SCHEMES = {"valkey": "redis", "valkeys": "rediss"}
 _SCRIPT_NAMES = (
     "create",
     "replace",
+    "refresh",
     "delete",
     "touch",
     "advance",
@@ -143,7 +149,7 @@ _SCRIPT_NAMES = (
     "events",
     "trim",
 )
-_INDEXING = frozenset({"create", "replace", "delete", "touch", "advance", "prune", "migrate"})
+_INDEXING = frozenset({"create", "replace", "refresh", "delete", "touch", "advance", "prune", "migrate"})
 """Scripts that write records or their indexes: they get the shared helpers of ``_index.lua``."""
 _LOGGING = frozenset({"create", "replace", "delete", "touch", "advance"})
 """Scripts that append to the change log: they get the helpers of ``_log.lua`` too."""
@@ -167,6 +173,17 @@ _decode_health = msgspec.msgpack.Decoder(HealthReport | None).decode
 _decode_data = msgspec.msgpack.Decoder(dict[str, Any]).decode
 
 Command = tuple[Any, ...]
+_REGISTRATION_FIELDS = Registration.__struct_fields__
+
+
+def _fingerprint(data: Registration | ServiceRecord) -> bytes:
+    """A digest of the registration data ``data`` holds (``dfp``): equal digests mean equal data.
+
+    Encoded values, not Python equality: data that is equal but encodes differently (a map in another order) only
+    misses the one-round-trip refresh, never the other way round.
+    """
+    encoded = _encode([getattr(data, name) for name in _REGISTRATION_FIELDS])
+    return hashlib.blake2b(encoded, digest_size=16).digest()
 
 
 def _redis_url(url: str) -> str:
@@ -328,11 +345,35 @@ class _Direct:
         self._idle.append(conn)
         self._free.release()
 
+    @staticmethod
+    async def _send(conn: Any, packed: bytes) -> None:
+        """Write ``packed`` as redis-py's ``send_packed_command`` does, without its ``wait_for`` on every call.
+
+        ``wait_for`` runs the write as a task of its own; the write of a small command is done once ``write``
+        returns (the socket took it all), so the timeout is only needed, and only applied, when it did not.
+        """
+        if not conn.is_connected:
+            await conn.connect_check_health(check_health=False)
+        writer = conn._writer
+        try:
+            writer.write(packed)
+            if writer.transport.get_write_buffer_size() or writer.transport.is_closing():
+                await asyncio.wait_for(writer.drain(), conn.socket_timeout)
+        except builtins.TimeoutError:  # redis-py's TimeoutError is not the builtin one
+            await conn.disconnect(nowait=True)
+            raise TimeoutError("Timeout writing to socket") from None
+        except OSError as exc:
+            await conn.disconnect(nowait=True)
+            raise ConnectionError(f"Error while writing to socket: {exc}") from exc
+        except BaseException:
+            await conn.disconnect(nowait=True)  # a write cut short leaves the connection unusable, as redis-py says
+            raise
+
     async def call(self, *args: Any) -> Any:
         for attempt in range(_ATTEMPTS):
             conn = await self._acquire()
             try:
-                await conn.send_packed_command(_pack(args), check_health=False)
+                await self._send(conn, _pack(args))
                 return await conn.read_response()
             except (ConnectionError, TimeoutError):
                 if attempt == _ATTEMPTS - 1:
@@ -345,7 +386,7 @@ class _Direct:
         for attempt in range(_ATTEMPTS):
             conn = await self._acquire()
             try:
-                await conn.send_packed_command(b"".join(map(_pack, commands)), check_health=False)
+                await self._send(conn, b"".join(map(_pack, commands)))
                 replies: list[Any] = []
                 for _ in commands:
                     try:
@@ -581,6 +622,8 @@ class RedisServiceStore(ServiceStore):
         return [
             "record",
             _encode(record),
+            "dfp",
+            _fingerprint(record),
             "ttl",
             micros(record.ttl),
             "windows",
@@ -781,6 +824,29 @@ class RedisServiceStore(ServiceStore):
         stored = self._unpacked(reply)
         assert stored is not None
         return stored
+
+    async def refresh(
+        self,
+        registration: Registration,
+        *,
+        at: datetime,
+        from_statuses: frozenset[ServiceStatus],
+        account: str | None = None,
+    ) -> Refreshed:
+        args: list[Any] = [
+            self._prefix,
+            registration.slug,
+            _fingerprint(registration),
+            to_micros(at),
+            "0" if account is None else "1",
+            account or "",
+            "" if self._retention_ms is None else self._retention_ms,
+            *sorted(status.value for status in from_statuses),
+        ]
+        async with self._use() as link:
+            written, packed = await self._run(link, "refresh", self._write_keys(registration.slug), args)
+        record = self._unpacked(packed)
+        return Refreshed(record, None) if written else Refreshed(None, record)
 
     async def get(self, slug: str) -> ServiceRecord | None:
         async with self._use() as link:
