@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from litestar_registry.core.errors import ServiceNotFound, StaleWrite
 from litestar_registry.core.events import Topic, service_draft
 from litestar_registry.core.models import Contact, HealthReport, Rewrite, ServiceQuery, ServiceStatus, VersionEntry
 from litestar_registry.store import MemoryServiceStore, ServiceStore, StoreConfigurationError, create_store
+from litestar_registry.store.epoch import to_micros
 from litestar_registry.store.redis import RedisServiceStore, _Direct, _redis_url
 from tests.backends import REDIS_URL, open_store, require_server
 from tests.records import T0, first_version, make_record
@@ -787,3 +788,58 @@ async def test_an_unchanged_upsert_is_one_round_trip_and_stores_what_the_general
     assert topics["expired, unchanged"] == [Topic.SERVICE_REGISTERED]
     assert topics["unchanged"] == topics["pending, unchanged"] == []
     assert topics["degraded, unchanged"] == [Topic.SERVICE_DEGRADED]  # the sweep's before it, nothing of its own
+
+
+# --- the reply format -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(1901, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+        datetime(2026, 12, 1, 17, 0, 0, 999_999, tzinfo=UTC),
+        datetime(9000, 6, 30, 23, 59, 59, 999_999, tzinfo=UTC),  # beyond 2^53 microseconds
+    ],
+)
+async def test_times_come_back_to_the_microsecond_from_the_reply_format(rs: RedisServiceStore, at: datetime) -> None:
+    """The scripts answer times as msgpack timestamps built in Lua; they must equal what was written."""
+    record = make_record("timed", at=at)
+    await rs.create(record, first_version(record))
+    stored = await rs.get("timed")
+    assert stored is not None
+    assert (stored.last_seen_at, stored.deadline_at, stored.expires_at, stored.next_check_at) == (
+        record.last_seen_at,
+        record.deadline_at,
+        record.expires_at,
+        record.next_check_at,
+    )
+    assert stored == msgspec.structs.replace(record, revision=1, contact_revision=1)
+
+
+async def test_a_contact_logged_by_the_previous_reply_format_still_reads(rs: RedisServiceStore) -> None:
+    """Change-log entries of a contact keep the record's fields; those written before held '<length>:<bytes>' pairs."""
+    record = make_record("old", status=S.DEGRADED)
+    await rs.create(record, first_version(record))
+    values = [
+        msgspec.msgpack.encode(record),
+        b"active",
+        b"0",
+        *(str(to_micros(t)).encode() for t in (record.last_seen_at, record.deadline_at, record.expires_at)),
+        str(to_micros(record.deadline_at)).encode(),
+        msgspec.msgpack.encode(None),
+        b"1",
+        b"2",
+    ]
+    old = b"".join(b"%d:%b" % (len(value), value) for value in values)
+    client = rs.client
+    count = await client.incr("{registry}:event_id")
+    fields = {"t": "service.recovered", "s": "old", "at": to_micros(T0), "p": "degraded", "r": old}
+    await client.xadd("{registry}:events", fields, id=f"{count}-0")  # type: ignore[arg-type]
+    [event] = (await rs.read_events(count - 1)).items
+    assert (event.topic, event.subject, event.data["status"], event.data["previous_status"]) == (
+        Topic.SERVICE_RECOVERED,
+        "old",
+        "active",
+        "degraded",
+    )

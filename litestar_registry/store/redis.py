@@ -155,6 +155,45 @@ _LOGGING = frozenset({"create", "replace", "delete", "touch", "advance"})
 """Scripts that append to the change log: they get the helpers of ``_log.lua`` too."""
 _READ_FIELDS = ("record", "status", "fail", "seen", "deadline", "expires", "next", "health", "rev", "crev")
 """The hash fields a record is rebuilt from, in the order the scripts return them (packed by ``_pack.lua``)."""
+
+
+class _Stored(msgspec.Struct, array_like=True):
+    """A record as the scripts answer it (``_pack.lua``): its stored blob and the hash fields that win over it.
+
+    One msgpack array, decoded by one typed decoder: no field is parsed by Python code.
+    """
+
+    record: ServiceRecord
+    status: ServiceStatus
+    failure_count: int
+    last_seen_at: datetime
+    deadline_at: datetime
+    expires_at: datetime
+    next_check_at: datetime | None
+    health: HealthReport | None
+    revision: int
+    contact_revision: int  # 0 in records written before it existed
+
+    def merged(self) -> ServiceRecord:
+        return msgspec.structs.replace(
+            self.record,
+            status=self.status,
+            failure_count=self.failure_count,
+            last_seen_at=self.last_seen_at,
+            deadline_at=self.deadline_at,
+            expires_at=self.expires_at,
+            next_check_at=self.next_check_at,
+            health=self.health,
+            revision=self.revision,
+            contact_revision=self.contact_revision,
+        )
+
+
+_decode_stored = msgspec.msgpack.Decoder(_Stored | None).decode
+_decode_page = msgspec.msgpack.Decoder(list[_Stored]).decode
+_NEW_FORMAT = (0x9A, 0xC0)
+"""First byte of a record as ``_pack.lua`` answers it (an array of ten, or nil): the change log's entries written
+before it held the fields as '<length>:<bytes>' pairs, which start with a digit or '-'."""
 _ANY_STATUS = "*"
 _DEFAULT_MAX_CONNECTIONS = 50
 _DEFAULT_FIND_BUDGET = 500
@@ -680,7 +719,10 @@ class RedisServiceStore(ServiceStore):
     @classmethod
     def _unpacked(cls, packed: bytes) -> ServiceRecord | None:
         """The record a script's packed reply holds (``None`` when the hash is gone)."""
-        return cls._assemble(_unpack(packed, len(_READ_FIELDS))[0])
+        if packed[0] in _NEW_FORMAT:
+            stored = _decode_stored(packed)
+            return None if stored is None else stored.merged()
+        return cls._assemble(_unpack(packed, len(_READ_FIELDS))[0])  # a change-log entry of an earlier version
 
     async def _load(self, link: _Link, slugs: Sequence[bytes]) -> list[ServiceRecord | None]:
         """The records of ``slugs`` in one round trip (``None`` for the vanished)."""
@@ -865,21 +907,17 @@ class RedisServiceStore(ServiceStore):
             "1" if query.text else "0",
             query.text.casefold() if query.text else "",
         ]
-        found: list[list[bytes | None]] = []
+        found: list[_Stored] = []
         cursor = query.after or ""
-        count = len(_READ_FIELDS)
         async with self._use() as link:
             while True:
                 args = [self._prefix, cursor, wanted - len(found), self._find_budget, *filters]
                 reply = cast("list[bytes]", await self._run(link, "find", [self._slugs_key, self._due_key], args))
-                packed, pos = reply[1], 0
-                while pos < len(packed):
-                    values, pos = _unpack(packed, count, pos)
-                    found.append(values)
+                found += _decode_page(reply[1])
                 cursor = reply[0].decode()
                 if len(found) >= wanted or not cursor:
                     break
-        items = [cast("ServiceRecord", self._assemble(values)) for values in found[: query.limit]]
+        items = [stored.merged() for stored in found[: query.limit]]
         more = len(found) > query.limit and bool(items)
         return Page(items=items, next_after=items[-1].slug if more else None)
 
