@@ -89,6 +89,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import functools
 import hashlib
 import math
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
@@ -273,6 +274,12 @@ def _packed(values: Sequence[str]) -> bytes:
     return _encode(list(values))
 
 
+@functools.lru_cache(maxsize=64)
+def _values(statuses: frozenset[ServiceStatus]) -> tuple[str, ...]:
+    """The values of ``statuses``, sorted: a script's status arguments (the same few sets, on every contact)."""
+    return tuple(sorted(status.value for status in statuses))
+
+
 def _draft_args(events: Sequence[EventDraft]) -> list[Any]:
     """The arguments that hand ``events`` to a script (``_log.lua``): their count, then five for each."""
     args: list[Any] = [len(events)]
@@ -343,11 +350,8 @@ def _pack(args: Sequence[Any]) -> bytes:
 
     Takes what the store sends: ``bytes``, ``str`` (UTF-8) and ``int``.
     """
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        data = arg if isinstance(arg, bytes) else arg.encode() if isinstance(arg, str) else b"%d" % arg
-        parts += (b"$%d\r\n" % len(data), data, b"\r\n")
-    return b"".join(parts)
+    items = [arg if type(arg) is bytes else arg.encode() if isinstance(arg, str) else b"%d" % arg for arg in args]
+    return b"*%d\r\n" % len(items) + b"".join([b"$%d\r\n%b\r\n" % (len(item), item) for item in items])
 
 
 class _Direct:
@@ -624,6 +628,17 @@ class RedisServiceStore(ServiceStore):
     def _write_keys(self, slug: str) -> list[str]:
         return [self._svc(slug), self._hist(slug), self._slugs_key, self._due_key]
 
+    async def _script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """One script call on the link for the running loop, with no context manager on the store's own loop.
+
+        The hot paths' entry: the app always runs on the loop that opened the store; another loop takes ``_use``.
+        """
+        link = self._link
+        if link is not None and self._scripts and (self._loop is asyncio.get_running_loop() or not self._owns_client):
+            return await self._run(link, name, keys, args)
+        async with self._use() as link:
+            return await self._run(link, name, keys, args)
+
     async def _run(self, link: _Link, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """One script call, one round trip (two more when the server had forgotten the script)."""
         text, sha = self._scripts[name]
@@ -802,8 +817,7 @@ class RedisServiceStore(ServiceStore):
         self, record: ServiceRecord, history: VersionEntry, *, events: Sequence[EventDraft] = ()
     ) -> ServiceRecord:
         record = msgspec.structs.replace(record, revision=1, contact_revision=1)
-        async with self._use() as link:
-            created = await self._run(link, *self._create_call(record, history, events))
+        created = await self._script(*self._create_call(record, history, events))
         if not created:
             raise ServiceExists(f"service '{record.slug}' is already registered")
         return record
@@ -857,8 +871,7 @@ class RedisServiceStore(ServiceStore):
             *_draft_args(events),
             *self._data_fields(record),
         ]
-        async with self._use() as link:
-            reply = await self._run(link, "replace", self._write_keys(record.slug), args)
+        reply = await self._script("replace", self._write_keys(record.slug), args)
         if reply == -1:
             raise ServiceNotFound(f"service '{record.slug}' is not registered")
         if reply == -2:
@@ -883,16 +896,14 @@ class RedisServiceStore(ServiceStore):
             "0" if account is None else "1",
             account or "",
             "" if self._retention_ms is None else self._retention_ms,
-            *sorted(status.value for status in from_statuses),
+            *_values(from_statuses),
         ]
-        async with self._use() as link:
-            written, packed = await self._run(link, "refresh", self._write_keys(registration.slug), args)
+        written, packed = await self._script("refresh", self._write_keys(registration.slug), args)
         record = self._unpacked(packed)
         return Refreshed(record, None) if written else Refreshed(None, record)
 
     async def get(self, slug: str) -> ServiceRecord | None:
-        async with self._use() as link:
-            return self._unpacked(await self._run(link, "read", [self._svc(slug)], []))
+        return self._unpacked(await self._script("read", [self._svc(slug)], []))
 
     async def find(self, query: ServiceQuery) -> Page:
         if query.statuses is not None and not query.statuses:
@@ -926,8 +937,7 @@ class RedisServiceStore(ServiceStore):
     ) -> bool:
         expected = "" if expected_revision is None else expected_revision
         args = [self._prefix, slug, expected, *_draft_args(events)]
-        async with self._use() as link:
-            deleted = await self._run(link, "delete", self._write_keys(slug), args)
+        deleted = await self._script("delete", self._write_keys(slug), args)
         return bool(deleted)
 
     async def touch_logged(self, slug: str, contact: Contact) -> Touched:
@@ -942,10 +952,9 @@ class RedisServiceStore(ServiceStore):
             contact.account or "",
             retention,
             *_TRANSITION_TO[contact.status],
-            *sorted(status.value for status in contact.from_statuses),
+            *_values(contact.from_statuses),
         ]
-        async with self._use() as link:
-            reply = await self._run(link, "touch", self._write_keys(slug), args)
+        reply = await self._script("touch", self._write_keys(slug), args)
         if reply is None:
             return Touched(None, None)
         if isinstance(reply, list):  # the contact moved the status, and the script logged the transition
@@ -986,8 +995,7 @@ class RedisServiceStore(ServiceStore):
 
     async def version_page(self, slug: str, *, after: int | None = None, limit: int | None = None) -> VersionPage:
         args = ["" if after is None else after, "" if limit is None else limit + 1]
-        async with self._use() as link:
-            reply = await self._run(link, "versions", [self._svc(slug), self._hist(slug)], args)
+        reply = await self._script("versions", [self._svc(slug), self._hist(slug)], args)
         first, entries = cast("tuple[int, list[bytes]]", reply)
         more = limit is not None and len(entries) > limit
         items = [_decode_version(entry) for entry in (entries[:limit] if more else entries)]
