@@ -843,3 +843,23 @@ async def test_a_contact_logged_by_the_previous_reply_format_still_reads(rs: Red
         "active",
         "degraded",
     )
+
+
+async def test_a_digest_left_behind_by_an_earlier_versions_data_write_is_not_trusted(rs: RedisServiceStore) -> None:
+    """An earlier version's data write moves the revision but not the digest: the refresh must not match it."""
+    from litestar_registry.core.models import Registration
+
+    record = make_record("rolled")
+    await rs.create(record, first_version(record))
+    same = Registration(
+        **{name: getattr(record, name) for name in Registration.__struct_fields__},
+    )
+    at = T0 + timedelta(seconds=1)
+    refreshed, _ = await rs.refresh(same, at=at, from_statuses=LIVE)
+    assert refreshed is not None
+    assert refreshed.revision == 2
+    await rs.client.hincrby("{registry}:svc:rolled", "rev", 1)  # as the earlier version's replace.lua did
+    refreshed, current = await rs.refresh(same, at=at, from_statuses=LIVE)
+    assert refreshed is None
+    assert current is not None
+    assert current.revision == 3

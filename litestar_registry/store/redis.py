@@ -11,7 +11,9 @@ Layout, under the key prefix ``{ns}:`` (``ns`` is the namespace, ``registry`` by
     ``health`` (msgpack), ``ttl`` (microseconds), ``windows``, ``account`` (absent when ``None``), ``hdrop`` (how
     many history entries were dropped beyond the limit; absent means none), ``dfp`` (a digest of the record's
     registration data, written by every data write: an upsert that sends the same data only restarts the clock, in
-    one ``refresh`` script that reads nothing first; absent in older records, which take the general path once),
+    one ``refresh`` script that reads nothing first) and ``dfpr`` (the revision it was written at: a digest that a
+    data write of an earlier version of this store left behind is not trusted; absent in older records, which take
+    the general path once),
     and for the list filters ``tags`` and
     ``caps`` (msgpack arrays) and ``fs``, ``fn``, ``fd`` (slug, name and description, case-folded by Python).
 ``{ns}:hist:{slug}`` (list)

@@ -7,8 +7,10 @@
 --       in 6 (or none stored), 7 safety-net retention ms ('' = keep the keys forever), 8.. statuses that take it.
 -- Returns {1, fields} when refreshed, {0, fields} when nothing was written (fields: the store's _READ_FIELDS, packed;
 -- every one absent when there is no such service).
-local f = redis.call('HMGET', KEYS[1], 'dfp', 'status', 'expires', 'account', 'seen', 'ttl', 'windows', 'rev')
-if not f[1] or f[1] ~= ARGV[3] then
+local f = redis.call('HMGET', KEYS[1], 'dfp', 'status', 'expires', 'account', 'seen', 'ttl', 'windows', 'rev', 'dfpr')
+-- 'dfpr', the revision 'dfp' was written at, tells a digest that a data write of an earlier version (which knew no
+-- digest) left behind.
+if not f[1] or f[1] ~= ARGV[3] or f[9] ~= f[8] then
   return {0, read(KEYS[1])}
 end
 local status = f[2]
@@ -40,7 +42,8 @@ if live then
     expire_ms = string.format('%.0f', math.ceil(ttl * windows / 1000) + tonumber(ARGV[7]))
   end
 end
-redis.call('HSET', KEYS[1], 'rev', string.format('%d', tonumber(f[8]) + 1), 'seen', string.format('%.0f', at),
+local rev = string.format('%d', tonumber(f[8]) + 1)
+redis.call('HSET', KEYS[1], 'rev', rev, 'dfpr', rev, 'seen', string.format('%.0f', at),
   'deadline', deadline, 'expires', string.format('%.0f', at + ttl * windows), 'fail', '0', 'next', nxt)
 redis.call('HINCRBY', KEYS[1], 'crev', 1)
 index(ARGV[2], nxt, expire_ms)
