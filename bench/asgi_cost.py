@@ -96,7 +96,12 @@ PRODUCT = [
     Route("get", "GET", "/v2/services/{id}"),
     Route("register", "POST", "/v2/services/$register", "ttl_register.json"),
 ]
-BASELINE = [Route("noop", "GET", "/noop"), Route("ping", "PUT", "/ping/{id}"), Route("sqlping", "PUT", "/sqlping/{id}")]
+BASELINE = [
+    Route("noop", "GET", "/noop"),
+    Route("ping", "PUT", "/ping/{id}"),
+    Route("register", "POST", "/register", "baseline_register.json"),
+    Route("sqlping", "PUT", "/sqlping/{id}"),
+]
 
 
 async def _measure(app: App, route: Route, count: int, space: int) -> float:
@@ -171,6 +176,9 @@ async def main() -> None:
     parser.add_argument("--count", type=int, default=2000, help="requests per run (five runs, median)")
     parser.add_argument("--space", type=int, default=1000, help="services registered before measuring")
     parser.add_argument("--profile", metavar="ROUTE", help="profile one product route instead of measuring")
+    parser.add_argument("--sort", default="tottime", help="--profile: pstats sort key (tottime, cumtime, ...)")
+    parser.add_argument("--top", type=int, default=25, help="--profile: how many functions to print")
+    parser.add_argument("--routes", help="comma-separated product routes to measure (default: all)")
     parser.add_argument("--breakdown", action="store_true", help="share of each layer in every product route's CPU")
     args = parser.parse_args()
 
@@ -181,24 +189,26 @@ async def main() -> None:
     sys.path.insert(0, str(HERE.parent))
     from example_app.app import create_app
 
+    chosen = [r for r in PRODUCT if not args.routes or r.name in args.routes.split(",")]
     product: Any = create_app()
     stop = await _lifespan(product)
     register = PRODUCT[-1]
     for i in range(1, args.space + 1):
         await _call(product, *register.request(i))
     if args.profile or args.breakdown:
-        for route in PRODUCT if args.breakdown else [r for r in PRODUCT if r.name == args.profile]:
-            profiler = cProfile.Profile()
+        for route in chosen if args.breakdown else [r for r in PRODUCT if r.name == args.profile]:
+            profiler = cProfile.Profile(time.process_time)  # CPU, not wall: waiting on Redis is free
             profiler.enable()
             await _measure(product, route, args.count, args.space)
             profiler.disable()
             if args.breakdown:
                 _breakdown(route.name, pstats.Stats(profiler))
             else:
-                pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+                stats = pstats.Stats(profiler).sort_stats(args.sort)
+                stats.print_stats(args.top)
         await stop()
         return
-    results = {f"product {r.name}": await _measure(product, r, args.count, args.space) for r in PRODUCT}
+    results = {f"product {r.name}": await _measure(product, r, args.count, args.space) for r in chosen}
     await stop()
 
     redis = args.store.startswith("redis")
@@ -214,7 +224,8 @@ async def main() -> None:
     baseline: Any = baseline_app.create_app() if hasattr(baseline_app, "create_app") else baseline_app.app
     stop = await _lifespan(baseline)
     for route in BASELINE:
-        if (route.name == "ping" and not redis) or (route.name == "sqlping" and "BENCH_SQL_URL" not in os.environ):
+        sql = "BENCH_SQL_URL" in os.environ
+        if (route.name in ("ping", "register") and not redis) or (route.name == "sqlping" and not sql):
             continue
         results[f"bare {route.name}"] = await _measure(baseline, route, args.count, args.space)
     await stop()

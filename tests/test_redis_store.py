@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from litestar_registry.core.errors import ServiceNotFound, StaleWrite
 from litestar_registry.core.events import Topic, service_draft
 from litestar_registry.core.models import Contact, HealthReport, Rewrite, ServiceQuery, ServiceStatus, VersionEntry
 from litestar_registry.store import MemoryServiceStore, ServiceStore, StoreConfigurationError, create_store
+from litestar_registry.store.epoch import to_micros
 from litestar_registry.store.redis import RedisServiceStore, _Direct, _redis_url
 from tests.backends import REDIS_URL, open_store, require_server
 from tests.records import T0, first_version, make_record
@@ -50,6 +51,13 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
         await original(self, command, check_health)
 
     monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    direct = _Direct._send
+
+    async def counting_direct(conn: Any, packed: bytes) -> None:  # the store's own connections write here
+        sent.append(packed.split(b"\r\n")[2].upper())
+        await direct(conn, packed)
+
+    monkeypatch.setattr(_Direct, "_send", staticmethod(counting_direct))
     return sent
 
 
@@ -687,3 +695,171 @@ async def test_the_direct_path_reconnects_after_the_server_dropped_its_connectio
     contact = Contact(at=T0 + timedelta(seconds=1), status=S.ACTIVE, from_statuses=CONTACT_FROM)
     touched = await asyncio.gather(*(rs.touch("again", contact) for _ in range(5)))
     assert all(record is not None for record in touched)
+
+
+# --- the unchanged upsert -----------------------------------------------------------------------------------------
+
+
+async def _upserts(store: ServiceStore, wire: list[bytes]) -> list[tuple[Any, ...]]:
+    """One scripted life of upserts (unchanged, changed, pending, expired, foreign, rejected) through the core.
+
+    Each step's outcome: what the upsert answered (or the error it raised), the stored record, the history and the
+    events appended; on Redis also the round trips it took.
+    """
+    from litestar_registry import RegistryConfig
+    from litestar_registry.core.auth import Principal, Role
+    from litestar_registry.core.clock import ManualClock
+    from litestar_registry.core.models import Registration
+    from litestar_registry.core.registry import Registry
+    from litestar_registry.plugin import registry_policy
+
+    clock = ManualClock()
+    config = RegistryConfig(store=store, clock=clock, auto_approve_slugs=["svc"], history_limit=5)  # type: ignore[arg-type]
+    registry = Registry(store, registry_policy(config), clock=clock)
+    owner, other = Principal(account="team", role=Role.SERVICE), Principal(account="x", role=Role.SERVICE)
+    admin = Principal(account="root", role=Role.ADMIN)
+    cursor = 0
+    outcomes: list[tuple[Any, ...]] = []
+
+    def registration(slug: str = "svc", **fields: Any) -> Registration:
+        values: dict[str, Any] = {"name": "Svc", "version": "1.0", "ttl_seconds": 10, "metadata": {"a": 1, "b": [2.5]}}
+        values.update(fields)
+        return Registration(slug=slug, tags=("t",), **values)
+
+    async def step(name: str, call: Any, slug: str = "svc") -> None:
+        nonlocal cursor
+        wire.clear()
+        try:
+            answer: Any = await call
+        except Exception as exc:  # the outcome compared is the error's type
+            answer = type(exc).__name__
+        trips = len(wire)
+        page = await store.read_events(cursor, limit=100)
+        cursor = page.last_id
+        events = [(e.topic, e.subject, e.occurred_at, e.data) for e in page.items]
+        outcomes.append((name, answer, await store.get(slug), await store.versions(slug), events, trips))
+
+    await step("new", registry.upsert(registration(), owner))
+    clock.advance(1)
+    await step("unchanged", registry.upsert(registration(), owner))
+    clock.advance(1)
+    await step("pinged, unchanged", registry.ping("svc", owner))
+    await step("unchanged again", registry.upsert(registration(), owner))
+    clock.advance(15)  # a window missed
+    await registry.sweep()
+    await step("degraded, unchanged", registry.upsert(registration(), owner))
+    clock.advance(1)
+    await step("metadata in another order", registry.upsert(registration(metadata={"b": [2.5], "a": 1}), owner))
+    await step("a float for an int", registry.upsert(registration(metadata={"a": 1.0, "b": [2.5]}), owner))
+    await step("new version", registry.upsert(registration(version="2.0"), owner))
+    await step("default TTL", registry.upsert(registration(version="2.0", ttl_seconds=None), owner))
+    await step("another account", registry.upsert(registration(version="2.0", ttl_seconds=None), other))
+    await step("an admin", registry.upsert(registration(version="2.0", ttl_seconds=None), admin))
+    clock.advance(10_000)  # expired, not swept: registers afresh
+    await step("expired, unchanged", registry.upsert(registration(version="2.0", ttl_seconds=None), owner))
+    clock.advance(10_000)
+    await registry.sweep()
+    await step("swept, unchanged", registry.upsert(registration(version="2.0", ttl_seconds=None), owner))
+    await step("pending", registry.upsert(registration("wait"), owner), "wait")
+    clock.advance(1)
+    await step("pending, unchanged", registry.upsert(registration("wait"), owner), "wait")
+    await registry.reject("wait", admin)
+    await step("rejected, unchanged", registry.upsert(registration("wait"), owner), "wait")
+    return outcomes
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+async def test_an_unchanged_upsert_is_one_round_trip_and_stores_what_the_general_path_stores(
+    rs: RedisServiceStore, wire: list[bytes], backend: str, tmp_path: Path
+) -> None:
+    """The Redis ``refresh`` script against the memory store, which always takes the core's general path."""
+    async with open_store(backend, tmp_path) as memory:
+        expected = await _upserts(memory, [])
+    got = await _upserts(rs, wire)
+    assert [outcome[:5] for outcome in got] == [outcome[:5] for outcome in expected]
+    trips = {outcome[0]: outcome[5] for outcome in got}
+    for name in ("unchanged", "unchanged again", "degraded, unchanged", "pending, unchanged"):
+        assert trips[name] == 1, name
+    for name in ("new version", "metadata in another order", "expired, unchanged"):
+        assert trips[name] == 2, name  # the refresh that missed answered the record: no read before the write
+    answers = {outcome[0]: outcome[1] for outcome in got}
+    assert (answers["another account"], answers["rejected, unchanged"]) == ("AccessDenied", "IllegalTransition")
+    topics = {outcome[0]: [event[0] for event in outcome[4]] for outcome in got}
+    assert topics["expired, unchanged"] == [Topic.SERVICE_REGISTERED]
+    assert topics["unchanged"] == topics["pending, unchanged"] == []
+    assert topics["degraded, unchanged"] == [Topic.SERVICE_DEGRADED]  # the sweep's before it, nothing of its own
+
+
+# --- the reply format -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(1901, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+        datetime(2026, 12, 1, 17, 0, 0, 999_999, tzinfo=UTC),
+        datetime(9000, 6, 30, 23, 59, 59, 999_999, tzinfo=UTC),  # beyond 2^53 microseconds
+    ],
+)
+async def test_times_come_back_to_the_microsecond_from_the_reply_format(rs: RedisServiceStore, at: datetime) -> None:
+    """The scripts answer times as msgpack timestamps built in Lua; they must equal what was written."""
+    record = make_record("timed", at=at)
+    await rs.create(record, first_version(record))
+    stored = await rs.get("timed")
+    assert stored is not None
+    assert (stored.last_seen_at, stored.deadline_at, stored.expires_at, stored.next_check_at) == (
+        record.last_seen_at,
+        record.deadline_at,
+        record.expires_at,
+        record.next_check_at,
+    )
+    assert stored == msgspec.structs.replace(record, revision=1, contact_revision=1)
+
+
+async def test_a_contact_logged_by_the_previous_reply_format_still_reads(rs: RedisServiceStore) -> None:
+    """Change-log entries of a contact keep the record's fields; those written before held '<length>:<bytes>' pairs."""
+    record = make_record("old", status=S.DEGRADED)
+    await rs.create(record, first_version(record))
+    values = [
+        msgspec.msgpack.encode(record),
+        b"active",
+        b"0",
+        *(str(to_micros(t)).encode() for t in (record.last_seen_at, record.deadline_at, record.expires_at)),
+        str(to_micros(record.deadline_at)).encode(),
+        msgspec.msgpack.encode(None),
+        b"1",
+        b"2",
+    ]
+    old = b"".join(b"%d:%b" % (len(value), value) for value in values)
+    client = rs.client
+    count = await client.incr("{registry}:event_id")
+    fields = {"t": "service.recovered", "s": "old", "at": to_micros(T0), "p": "degraded", "r": old}
+    await client.xadd("{registry}:events", fields, id=f"{count}-0")  # type: ignore[arg-type]
+    [event] = (await rs.read_events(count - 1)).items
+    assert (event.topic, event.subject, event.data["status"], event.data["previous_status"]) == (
+        Topic.SERVICE_RECOVERED,
+        "old",
+        "active",
+        "degraded",
+    )
+
+
+async def test_a_digest_left_behind_by_an_earlier_versions_data_write_is_not_trusted(rs: RedisServiceStore) -> None:
+    """An earlier version's data write moves the revision but not the digest: the refresh must not match it."""
+    from litestar_registry.core.models import Registration
+
+    record = make_record("rolled")
+    await rs.create(record, first_version(record))
+    same = Registration(
+        **{name: getattr(record, name) for name in Registration.__struct_fields__},
+    )
+    at = T0 + timedelta(seconds=1)
+    refreshed, _ = await rs.refresh(same, at=at, from_statuses=LIVE)
+    assert refreshed is not None
+    assert refreshed.revision == 2
+    await rs.client.hincrby("{registry}:svc:rolled", "rev", 1)  # as the earlier version's replace.lua did
+    refreshed, current = await rs.refresh(same, at=at, from_statuses=LIVE)
+    assert refreshed is None
+    assert current is not None
+    assert current.revision == 3

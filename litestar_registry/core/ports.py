@@ -32,14 +32,16 @@ from litestar_registry.core.events import EventDraft, EventLog, Topic
 from litestar_registry.core.models import (
     Contact,
     Page,
+    Registration,
     Rewrite,
     ServiceQuery,
     ServiceRecord,
+    ServiceStatus,
     VersionEntry,
     VersionPage,
 )
 
-__all__ = ("Advance", "ServiceStore", "Touched")
+__all__ = ("Advance", "Refreshed", "ServiceStore", "Touched")
 
 Advance = Callable[[ServiceRecord, datetime], ServiceRecord]
 """The core's time step: the record as silence leaves it at the given instant.
@@ -55,6 +57,15 @@ class Touched(NamedTuple):
     topic: Topic | None
     """The topic of the event the contact appended (``service.recovered``, ``service.degraded``), if it moved the
     status; ``None`` for the steady state, which appends nothing."""
+
+
+class Refreshed(NamedTuple):
+    """What a re-registration that changes no data did (:meth:`ServiceStore.refresh`)."""
+
+    record: ServiceRecord | None
+    """The record as stored after the refresh, or ``None`` when the store wrote nothing."""
+    current: ServiceRecord | None
+    """When nothing was written: the record as stored (``None`` for an unknown slug), for the caller's general path."""
 
 
 class ServiceStore(EventLog, ABC):
@@ -128,6 +139,27 @@ class ServiceStore(EventLog, ABC):
             StaleWrite: the revision is no longer ``expected_revision``, or the stored status is not in
                 ``rewrite.from_statuses``; nothing was written.
         """
+
+    async def refresh(
+        self,
+        registration: Registration,
+        *,
+        at: datetime,
+        from_statuses: frozenset[ServiceStatus],
+        account: str | None = None,
+    ) -> Refreshed:
+        """A re-registration that changes no data, in one round trip where the store can decide it (the hot upsert).
+
+        ``registration`` has its TTL and expiry windows resolved (neither ``None``). When the record of its slug
+        holds exactly its data (every field of ``registration`` equal), its status is one of ``from_statuses``, it is
+        not live past its expiry (a live record needs ``at < expires_at``) and ``account`` is ``None`` or the record's
+        account is ``None`` or ``account``: restart its clock at ``at`` as ``replace(record,
+        expected_revision=record.revision, rewrite=Rewrite(from_statuses=from_statuses, restart_at=at))`` would,
+        appending no history and no event, and return ``Refreshed(stored, None)``. Otherwise write nothing and return
+        ``Refreshed(None, get(slug))``. A store may always answer the latter (this default does, with one read); the
+        caller then takes its general path, so a store that cannot tell equal data costs nothing more.
+        """
+        return Refreshed(None, await self.get(registration.slug))
 
     @abstractmethod
     async def get(self, slug: str) -> ServiceRecord | None:

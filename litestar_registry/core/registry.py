@@ -367,9 +367,20 @@ class Registry:
         self, registration: Registration, principal: Principal, *, allow_update: bool
     ) -> tuple[ServiceRecord, bool]:
         self._validate(registration)
+        # An upsert that changes no data (a service registering again as it restarts) only restarts the clock: the
+        # store tries that first, in one round trip, and answers the stored record for the general path otherwise.
+        resolved = self._resolved(registration) if allow_update else None
+        account = None if principal.is_admin else principal.account
         for attempt in range(_WRITE_ATTEMPTS):
             now = self.clock.now()
-            current = await self.store.get(registration.slug)
+            if resolved is None:
+                current = await self.store.get(registration.slug)
+            else:
+                refreshed, current = await self.store.refresh(
+                    resolved, at=now, from_statuses=_REFRESHABLE, account=account
+                )
+                if refreshed is not None:
+                    return refreshed, False
             if current is not None:
                 self._check_owner(current, principal)
             try:
@@ -491,10 +502,9 @@ class Registry:
         only when data changed. A new record gets ``status`` and a clock starting ``now``; for an existing one the
         status and the contact state are the store's to decide (see :class:`~litestar_registry.core.models.Rewrite`).
         """
-        ttl = float(registration.ttl_seconds or self.policy.default_ttl_seconds)
-        windows = registration.expiry_windows or self.policy.expiry_windows
-        data = msgspec.structs.asdict(registration)
-        data.update(ttl_seconds=ttl, expiry_windows=windows, updated_at=now)
+        data = msgspec.structs.asdict(self._resolved(registration))
+        data["updated_at"] = now
+        ttl, windows = data["ttl_seconds"], data["expiry_windows"]
         if current is None:
             assert status is not None
             return ServiceRecord(
@@ -504,6 +514,14 @@ class Registry:
         if _same_data(current, record):
             record = msgspec.structs.replace(record, updated_at=current.updated_at)
         return record
+
+    def _resolved(self, registration: Registration) -> Registration:
+        """``registration`` with the policy's TTL and expiry windows where it names none: the data a write stores."""
+        return msgspec.structs.replace(
+            registration,
+            ttl_seconds=float(registration.ttl_seconds or self.policy.default_ttl_seconds),
+            expiry_windows=registration.expiry_windows or self.policy.expiry_windows,
+        )
 
     async def _replace(
         self,
@@ -588,6 +606,8 @@ def _clock(now: datetime, ttl: float, windows: int, status: ServiceStatus) -> di
     }
 
 
+_REFRESHABLE = states.sources(Event.UPDATE)
+"""Statuses whose service an unchanged upsert refreshes (a live one only before its expiry: see ``_holds_slug``)."""
 _CONTACT_FIELDS = frozenset(
     {"status", "last_seen_at", "deadline_at", "expires_at", "next_check_at", "failure_count", "health"}
 )

@@ -9,6 +9,7 @@ went silent looks expired at once, whether or not a sweep has run.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from collections.abc import Mapping
 from datetime import datetime
@@ -68,6 +69,7 @@ def transition(current: ServiceStatus | None, event: Event) -> ServiceStatus:
         raise IllegalTransition(f"a service that is {origin} cannot take '{event.value}'") from None
 
 
+@functools.cache
 def sources(event: Event) -> frozenset[ServiceStatus]:
     """Every status from which ``event`` is allowed (what a store's conditional update may match)."""
     return frozenset(origin for origin, evt in TRANSITIONS if evt is event and origin is not None)

@@ -73,19 +73,19 @@ def check_storable(value: Any, field: str, *, depth: int = 0) -> None:
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidInput(f"{field} must be a finite number", field=field)
-    elif isinstance(value, datetime):
-        try:
-            if value.tzinfo is not None:  # a naive time is taken to be UTC already
-                value.astimezone(UTC)
-        except OverflowError:
-            raise InvalidInput(f"{field} is out of range once converted to UTC", field=field) from None
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            check_storable(key, field, depth=depth + 1)
-            check_storable(item, f"{field}.{key}" if field else str(key), depth=depth + 1)
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             check_storable(item, f"{field}[{index}]", depth=depth + 1)
     elif isinstance(value, msgspec.Struct):
         for name in value.__struct_fields__:
             check_storable(getattr(value, name), f"{field}.{name}" if field else name, depth=depth + 1)
+    elif isinstance(value, datetime):
+        try:
+            if value.tzinfo is not None:  # a naive time is taken to be UTC already
+                value.astimezone(UTC)
+        except OverflowError:
+            raise InvalidInput(f"{field} is out of range once converted to UTC", field=field) from None
+    elif isinstance(value, (dict, Mapping)):  # dict first: the ABC's check is slow
+        for key, item in value.items():
+            check_storable(key, field, depth=depth + 1)
+            check_storable(item, f"{field}.{key}" if field else str(key), depth=depth + 1)

@@ -9,7 +9,12 @@ Layout, under the key prefix ``{ns}:`` (``ns`` is the namespace, ``registry`` by
     revision), ``crev`` (the contact revision), ``status``, ``fail`` (failure count), ``seen``, ``deadline``,
     ``expires``, ``next`` (epoch microseconds, exact integers; ``next`` is empty when there is no next check),
     ``health`` (msgpack), ``ttl`` (microseconds), ``windows``, ``account`` (absent when ``None``), ``hdrop`` (how
-    many history entries were dropped beyond the limit; absent means none), and for the list filters ``tags`` and
+    many history entries were dropped beyond the limit; absent means none), ``dfp`` (a digest of the record's
+    registration data, written by every data write: an upsert that sends the same data only restarts the clock, in
+    one ``refresh`` script that reads nothing first) and ``dfpr`` (the revision it was written at: a digest that a
+    data write of an earlier version of this store left behind is not trusted; absent in older records, which take
+    the general path once),
+    and for the list filters ``tags`` and
     ``caps`` (msgpack arrays) and ``fs``, ``fn``, ``fd`` (slug, name and description, case-folded by Python).
 ``{ns}:hist:{slug}`` (list)
     The version history, msgpack entries, oldest first. An entry's position (the page cursor) is ``hdrop`` plus its
@@ -85,6 +90,8 @@ does not back.
 from __future__ import annotations
 
 import asyncio
+import builtins
+import functools
 import hashlib
 import math
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
@@ -114,6 +121,7 @@ from litestar_registry.core.models import (
     Contact,
     HealthReport,
     Page,
+    Registration,
     Rewrite,
     ServiceQuery,
     ServiceRecord,
@@ -121,7 +129,7 @@ from litestar_registry.core.models import (
     VersionEntry,
     VersionPage,
 )
-from litestar_registry.core.ports import Advance, ServiceStore, Touched
+from litestar_registry.core.ports import Advance, Refreshed, ServiceStore, Touched
 from litestar_registry.core.states import LIVE
 from litestar_registry.store.epoch import from_micros, micros, to_micros
 
@@ -131,6 +139,7 @@ _SCHEMES = {"valkey": "redis", "valkeys": "rediss"}
 _SCRIPT_NAMES = (
     "create",
     "replace",
+    "refresh",
     "delete",
     "touch",
     "advance",
@@ -143,12 +152,51 @@ _SCRIPT_NAMES = (
     "events",
     "trim",
 )
-_INDEXING = frozenset({"create", "replace", "delete", "touch", "advance", "prune", "migrate"})
+_INDEXING = frozenset({"create", "replace", "refresh", "delete", "touch", "advance", "prune", "migrate"})
 """Scripts that write records or their indexes: they get the shared helpers of ``_index.lua``."""
 _LOGGING = frozenset({"create", "replace", "delete", "touch", "advance"})
 """Scripts that append to the change log: they get the helpers of ``_log.lua`` too."""
 _READ_FIELDS = ("record", "status", "fail", "seen", "deadline", "expires", "next", "health", "rev", "crev")
 """The hash fields a record is rebuilt from, in the order the scripts return them (packed by ``_pack.lua``)."""
+
+
+class _Stored(msgspec.Struct, array_like=True):
+    """A record as the scripts answer it (``_pack.lua``): its stored blob and the hash fields that win over it.
+
+    One msgpack array, decoded by one typed decoder: no field is parsed by Python code.
+    """
+
+    record: ServiceRecord
+    status: ServiceStatus
+    failure_count: int
+    last_seen_at: datetime
+    deadline_at: datetime
+    expires_at: datetime
+    next_check_at: datetime | None
+    health: HealthReport | None
+    revision: int
+    contact_revision: int  # 0 in records written before it existed
+
+    def merged(self) -> ServiceRecord:
+        return msgspec.structs.replace(
+            self.record,
+            status=self.status,
+            failure_count=self.failure_count,
+            last_seen_at=self.last_seen_at,
+            deadline_at=self.deadline_at,
+            expires_at=self.expires_at,
+            next_check_at=self.next_check_at,
+            health=self.health,
+            revision=self.revision,
+            contact_revision=self.contact_revision,
+        )
+
+
+_decode_stored = msgspec.msgpack.Decoder(_Stored | None).decode
+_decode_page = msgspec.msgpack.Decoder(list[_Stored]).decode
+_NEW_FORMAT = (0x9A, 0xC0)
+"""First byte of a record as ``_pack.lua`` answers it (an array of ten, or nil): the change log's entries written
+before it held the fields as '<length>:<bytes>' pairs, which start with a digit or '-'."""
 _ANY_STATUS = "*"
 _DEFAULT_MAX_CONNECTIONS = 50
 _DEFAULT_FIND_BUDGET = 500
@@ -167,6 +215,17 @@ _decode_health = msgspec.msgpack.Decoder(HealthReport | None).decode
 _decode_data = msgspec.msgpack.Decoder(dict[str, Any]).decode
 
 Command = tuple[Any, ...]
+_REGISTRATION_FIELDS = Registration.__struct_fields__
+
+
+def _fingerprint(data: Registration | ServiceRecord) -> bytes:
+    """A digest of the registration data ``data`` holds (``dfp``): equal digests mean equal data.
+
+    Encoded values, not Python equality: data that is equal but encodes differently (a map in another order) only
+    misses the one-round-trip refresh, never the other way round.
+    """
+    encoded = _encode([getattr(data, name) for name in _REGISTRATION_FIELDS])
+    return hashlib.blake2b(encoded, digest_size=16).digest()
 
 
 def _redis_url(url: str) -> str:
@@ -215,6 +274,12 @@ def _unpack(data: bytes, count: int, pos: int = 0) -> tuple[list[bytes | None], 
 
 def _packed(values: Sequence[str]) -> bytes:
     return _encode(list(values))
+
+
+@functools.lru_cache(maxsize=64)
+def _values(statuses: frozenset[ServiceStatus]) -> tuple[str, ...]:
+    """The values of ``statuses``, sorted: a script's status arguments (the same few sets, on every contact)."""
+    return tuple(sorted(status.value for status in statuses))
 
 
 def _draft_args(events: Sequence[EventDraft]) -> list[Any]:
@@ -287,11 +352,8 @@ def _pack(args: Sequence[Any]) -> bytes:
 
     Takes what the store sends: ``bytes``, ``str`` (UTF-8) and ``int``.
     """
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        data = arg if isinstance(arg, bytes) else arg.encode() if isinstance(arg, str) else b"%d" % arg
-        parts += (b"$%d\r\n" % len(data), data, b"\r\n")
-    return b"".join(parts)
+    items = [arg if type(arg) is bytes else arg.encode() if isinstance(arg, str) else b"%d" % arg for arg in args]
+    return b"*%d\r\n" % len(items) + b"".join([b"$%d\r\n%b\r\n" % (len(item), item) for item in items])
 
 
 class _Direct:
@@ -328,11 +390,35 @@ class _Direct:
         self._idle.append(conn)
         self._free.release()
 
+    @staticmethod
+    async def _send(conn: Any, packed: bytes) -> None:
+        """Write ``packed`` as redis-py's ``send_packed_command`` does, without its ``wait_for`` on every call.
+
+        ``wait_for`` runs the write as a task of its own; the write of a small command is done once ``write``
+        returns (the socket took it all), so the timeout is only needed, and only applied, when it did not.
+        """
+        if not conn.is_connected:
+            await conn.connect_check_health(check_health=False)
+        writer = conn._writer
+        try:
+            writer.write(packed)
+            if writer.transport.get_write_buffer_size() or writer.transport.is_closing():
+                await asyncio.wait_for(writer.drain(), conn.socket_timeout)
+        except builtins.TimeoutError:  # redis-py's TimeoutError is not the builtin one
+            await conn.disconnect(nowait=True)
+            raise TimeoutError("Timeout writing to socket") from None
+        except OSError as exc:
+            await conn.disconnect(nowait=True)
+            raise ConnectionError(f"Error while writing to socket: {exc}") from exc
+        except BaseException:
+            await conn.disconnect(nowait=True)  # a write cut short leaves the connection unusable, as redis-py says
+            raise
+
     async def call(self, *args: Any) -> Any:
         for attempt in range(_ATTEMPTS):
             conn = await self._acquire()
             try:
-                await conn.send_packed_command(_pack(args), check_health=False)
+                await self._send(conn, _pack(args))
                 return await conn.read_response()
             except (ConnectionError, TimeoutError):
                 if attempt == _ATTEMPTS - 1:
@@ -345,7 +431,7 @@ class _Direct:
         for attempt in range(_ATTEMPTS):
             conn = await self._acquire()
             try:
-                await conn.send_packed_command(b"".join(map(_pack, commands)), check_health=False)
+                await self._send(conn, b"".join(map(_pack, commands)))
                 replies: list[Any] = []
                 for _ in commands:
                     try:
@@ -544,6 +630,17 @@ class RedisServiceStore(ServiceStore):
     def _write_keys(self, slug: str) -> list[str]:
         return [self._svc(slug), self._hist(slug), self._slugs_key, self._due_key]
 
+    async def _script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """One script call on the link for the running loop, with no context manager on the store's own loop.
+
+        The hot paths' entry: the app always runs on the loop that opened the store; another loop takes ``_use``.
+        """
+        link = self._link
+        if link is not None and self._scripts and (self._loop is asyncio.get_running_loop() or not self._owns_client):
+            return await self._run(link, name, keys, args)
+        async with self._use() as link:
+            return await self._run(link, name, keys, args)
+
     async def _run(self, link: _Link, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """One script call, one round trip (two more when the server had forgotten the script)."""
         text, sha = self._scripts[name]
@@ -581,6 +678,8 @@ class RedisServiceStore(ServiceStore):
         return [
             "record",
             _encode(record),
+            "dfp",
+            _fingerprint(record),
             "ttl",
             micros(record.ttl),
             "windows",
@@ -637,7 +736,10 @@ class RedisServiceStore(ServiceStore):
     @classmethod
     def _unpacked(cls, packed: bytes) -> ServiceRecord | None:
         """The record a script's packed reply holds (``None`` when the hash is gone)."""
-        return cls._assemble(_unpack(packed, len(_READ_FIELDS))[0])
+        if packed[0] in _NEW_FORMAT:
+            stored = _decode_stored(packed)
+            return None if stored is None else stored.merged()
+        return cls._assemble(_unpack(packed, len(_READ_FIELDS))[0])  # a change-log entry of an earlier version
 
     async def _load(self, link: _Link, slugs: Sequence[bytes]) -> list[ServiceRecord | None]:
         """The records of ``slugs`` in one round trip (``None`` for the vanished)."""
@@ -717,8 +819,7 @@ class RedisServiceStore(ServiceStore):
         self, record: ServiceRecord, history: VersionEntry, *, events: Sequence[EventDraft] = ()
     ) -> ServiceRecord:
         record = msgspec.structs.replace(record, revision=1, contact_revision=1)
-        async with self._use() as link:
-            created = await self._run(link, *self._create_call(record, history, events))
+        created = await self._script(*self._create_call(record, history, events))
         if not created:
             raise ServiceExists(f"service '{record.slug}' is already registered")
         return record
@@ -772,8 +873,7 @@ class RedisServiceStore(ServiceStore):
             *_draft_args(events),
             *self._data_fields(record),
         ]
-        async with self._use() as link:
-            reply = await self._run(link, "replace", self._write_keys(record.slug), args)
+        reply = await self._script("replace", self._write_keys(record.slug), args)
         if reply == -1:
             raise ServiceNotFound(f"service '{record.slug}' is not registered")
         if reply == -2:
@@ -782,9 +882,30 @@ class RedisServiceStore(ServiceStore):
         assert stored is not None
         return stored
 
+    async def refresh(
+        self,
+        registration: Registration,
+        *,
+        at: datetime,
+        from_statuses: frozenset[ServiceStatus],
+        account: str | None = None,
+    ) -> Refreshed:
+        args: list[Any] = [
+            self._prefix,
+            registration.slug,
+            _fingerprint(registration),
+            to_micros(at),
+            "0" if account is None else "1",
+            account or "",
+            "" if self._retention_ms is None else self._retention_ms,
+            *_values(from_statuses),
+        ]
+        written, packed = await self._script("refresh", self._write_keys(registration.slug), args)
+        record = self._unpacked(packed)
+        return Refreshed(record, None) if written else Refreshed(None, record)
+
     async def get(self, slug: str) -> ServiceRecord | None:
-        async with self._use() as link:
-            return self._unpacked(await self._run(link, "read", [self._svc(slug)], []))
+        return self._unpacked(await self._script("read", [self._svc(slug)], []))
 
     async def find(self, query: ServiceQuery) -> Page:
         if query.statuses is not None and not query.statuses:
@@ -799,21 +920,17 @@ class RedisServiceStore(ServiceStore):
             "1" if query.text else "0",
             query.text.casefold() if query.text else "",
         ]
-        found: list[list[bytes | None]] = []
+        found: list[_Stored] = []
         cursor = query.after or ""
-        count = len(_READ_FIELDS)
         async with self._use() as link:
             while True:
                 args = [self._prefix, cursor, wanted - len(found), self._find_budget, *filters]
                 reply = cast("list[bytes]", await self._run(link, "find", [self._slugs_key, self._due_key], args))
-                packed, pos = reply[1], 0
-                while pos < len(packed):
-                    values, pos = _unpack(packed, count, pos)
-                    found.append(values)
+                found += _decode_page(reply[1])
                 cursor = reply[0].decode()
                 if len(found) >= wanted or not cursor:
                     break
-        items = [cast("ServiceRecord", self._assemble(values)) for values in found[: query.limit]]
+        items = [stored.merged() for stored in found[: query.limit]]
         more = len(found) > query.limit and bool(items)
         return Page(items=items, next_after=items[-1].slug if more else None)
 
@@ -822,8 +939,7 @@ class RedisServiceStore(ServiceStore):
     ) -> bool:
         expected = "" if expected_revision is None else expected_revision
         args = [self._prefix, slug, expected, *_draft_args(events)]
-        async with self._use() as link:
-            deleted = await self._run(link, "delete", self._write_keys(slug), args)
+        deleted = await self._script("delete", self._write_keys(slug), args)
         return bool(deleted)
 
     async def touch_logged(self, slug: str, contact: Contact) -> Touched:
@@ -838,10 +954,9 @@ class RedisServiceStore(ServiceStore):
             contact.account or "",
             retention,
             *_TRANSITION_TO[contact.status],
-            *sorted(status.value for status in contact.from_statuses),
+            *_values(contact.from_statuses),
         ]
-        async with self._use() as link:
-            reply = await self._run(link, "touch", self._write_keys(slug), args)
+        reply = await self._script("touch", self._write_keys(slug), args)
         if reply is None:
             return Touched(None, None)
         if isinstance(reply, list):  # the contact moved the status, and the script logged the transition
@@ -882,8 +997,7 @@ class RedisServiceStore(ServiceStore):
 
     async def version_page(self, slug: str, *, after: int | None = None, limit: int | None = None) -> VersionPage:
         args = ["" if after is None else after, "" if limit is None else limit + 1]
-        async with self._use() as link:
-            reply = await self._run(link, "versions", [self._svc(slug), self._hist(slug)], args)
+        reply = await self._script("versions", [self._svc(slug), self._hist(slug)], args)
         first, entries = cast("tuple[int, list[bytes]]", reply)
         more = limit is not None and len(entries) > limit
         items = [_decode_version(entry) for entry in (entries[:limit] if more else entries)]

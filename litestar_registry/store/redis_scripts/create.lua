@@ -8,7 +8,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
 redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[1], 'rev', '1', 'crev', '1', unpack(ARGV, after_drafts(9)))
+redis.call('HSET', KEYS[1], 'rev', '1', 'crev', '1', 'dfpr', '1', unpack(ARGV, after_drafts(9)))
 redis.call('RPUSH', KEYS[2], ARGV[5])
 index(ARGV[2], ARGV[3], ARGV[4])
 set_status(ARGV[2], false, ARGV[6])

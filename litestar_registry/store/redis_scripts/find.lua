@@ -8,7 +8,7 @@
 -- what that index holds up to it, never the whole registry. Each candidate is checked against the record itself
 -- (status, 'tags', 'caps', the folded 'fs'/'fn'/'fd' fields); an index entry the record no longer backs (a hash that
 -- vanished by native expiry, a slug registered again since) is dropped on the way.
--- Returns {cursor, matches}: the matches' _READ_FIELDS packed one after the other, and the cursor, the last slug
+-- Returns {cursor, matches}: the matches as one msgpack array of records (see _pack.lua), and the cursor, the last slug
 -- examined when the budget ran out before enough matched ('' when the index has no more, or enough matched).
 -- STATUSES (every status) is prepended by the store.
 local P = ARGV[1]
@@ -89,7 +89,7 @@ for i, name in ipairs(checks) do
   at[name] = i
 end
 
-local result, matches = {'', ''}, {}
+local result, matches = {'', mp_array(0)}, {}
 if best_size == 0 then
   return result
 end
@@ -153,7 +153,7 @@ while found < wanted and examined < budget do
   end
   if last == nil or (bound == nil and consumed == #batch) then
     result[1] = '' -- the index holds nothing more after the cursor
-    result[2] = table.concat(matches)
+    result[2] = mp_array(#matches) .. table.concat(matches)
     return result
   end
   lower = '(' .. last
@@ -162,5 +162,5 @@ end
 if found >= wanted then
   result[1] = ''
 end
-result[2] = table.concat(matches)
+result[2] = mp_array(#matches) .. table.concat(matches)
 return result

@@ -38,8 +38,8 @@ if ARGV[5] ~= '' then
   status = ARGV[5]
   moved = true
 end
-redis.call('HSET', KEYS[1], 'rev', string.format('%d', tonumber(f[1]) + 1), 'status', status,
-  unpack(ARGV, after_drafts(14)))
+local rev = string.format('%d', tonumber(f[1]) + 1)
+redis.call('HSET', KEYS[1], 'rev', rev, 'dfpr', rev, 'status', status, unpack(ARGV, after_drafts(14)))
 if ARGV[11] == '' then
   redis.call('HDEL', KEYS[1], 'account')
 else
