@@ -21,11 +21,11 @@ from litestar.params import HeaderParameter, JSONBody, PathParameter
 from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap, Guard
 
-from litestar_registry.api import hooks
 from litestar_registry.api.dependencies import bind
 from litestar_registry.api.feed import INDEX_HEADER, FeedSettings, IndexQuery, WaitQuery, index_header, long_poll
 from litestar_registry.api.openapi import TTL_KEY, WRITE, secure
 from litestar_registry.api.problems import TOO_DEEP, invalid_fields, log_unexpected, status_of
+from litestar_registry.api.routers import registry_router
 from litestar_registry.core import errors
 from litestar_registry.core.auth import Principal, Role
 from litestar_registry.core.feed import FeedHub
@@ -449,16 +449,15 @@ def ttl_router(
             raise errors.AuthenticationRequired("Invalid service key")
         return principal
 
-    router = Router(
+    router = registry_router(
         path=settings.path,
         route_handlers=[bind(TtlDialect, registry=registry, settings=settings)],
         dependencies={"registry_ttl_writer": Provide(provide_writer, sync_to_thread=False), **feed},
-        exception_handlers=HANDLERS,
-        guards=list(guards),
+        handlers=HANDLERS,
+        guards=guards,
         include_in_schema=include_in_schema,
         tags=tags,
-        request_max_body_size=max_body_bytes,
-        before_request=hooks.before_request,
+        max_body_bytes=max_body_bytes,
     )
     if expected is None and settings.open:
         secure(router, WRITE, [])  # anyone may write: the document says so
