@@ -41,13 +41,14 @@ async def before_request(request: Request[Any, Any, Any]) -> Any:
     if request.method == "OPTIONS":
         allow = ", ".join(allowed_methods(request))
         return Response(None, status_code=HTTP_204_NO_CONTENT, headers={"Allow": allow}, media_type="text/plain")
-    query = request.query_params
-    repeated = sorted(key for key in query if key not in LIST_PARAMETERS and len(query.getall(key)) > 1)
-    if repeated:
-        raise ValidationException(
-            "a query parameter is given more than once",
-            extra=[{"key": key, "source": "query", "message": "given more than once"} for key in repeated],
-        )
+    if request.scope.get("query_string"):  # most hot requests (pings, heartbeats) have none: nothing to parse
+        query = request.query_params
+        repeated = sorted(key for key in query if key not in LIST_PARAMETERS and len(query.getall(key)) > 1)
+        if repeated:
+            raise ValidationException(
+                "a query parameter is given more than once",
+                extra=[{"key": key, "source": "query", "message": "given more than once"} for key in repeated],
+            )
     outer = request.app.before_request
     if outer is None:
         return None
