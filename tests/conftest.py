@@ -7,22 +7,7 @@ from pathlib import Path
 import pytest
 
 from litestar_registry.store import ServiceStore
-from tests.backends import BACKENDS, WORKER, ensure_postgres_database, open_store
-
-PROCESS_HEAVY = (
-    "tests/e2e/",
-    "tests/test_host_intact.py",
-    "tests/test_dev_script.py",
-    "tests/provisioning/test_durability.py",
-)
-"""Modules (beside those marked ``e2e``) whose tests run app processes for many seconds each."""
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under xdist, hand out the tests that run app processes first (whole modules, in their order): the quick ones
-    then fill both workers up to the end, instead of one worker finishing a minute-long test while the other idles."""
-    if WORKER:
-        items.sort(key=lambda item: not (item.get_closest_marker("e2e") or item.nodeid.startswith(PROCESS_HEAVY)))
+from tests.backends import BACKENDS, ensure_postgres_database, open_store
 
 
 @pytest.fixture(scope="session", autouse=True)
