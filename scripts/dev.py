@@ -7,8 +7,9 @@ uv, lets uv build `.venv` from the lock file (`--frozen`: the lock is never rewr
     python3 scripts/dev.py test    # ruff, mypy, pytest (every backend) and the docs build, warnings as errors
 
 Arguments after `serve` go to the app (`--port 8765`). `serve` passes SIGTERM and SIGINT on to the app and waits
-for it to shut down, so stopping the script stops the server and frees its port. DEV_SKIP_SYNC=1 skips the
-bootstrap and runs in `.venv` as it is (no network; the tests use it).
+for it to shut down, so stopping the script stops the server and frees its port. Arguments after `test` go to
+pytest, which runs on two pytest-xdist workers unless they say otherwise: `-n 0` runs serially, `-p no:xdist`
+without xdist. DEV_SKIP_SYNC=1 skips the bootstrap and runs in `.venv` as it is (no network; the tests use it).
 """
 
 from __future__ import annotations
@@ -101,6 +102,18 @@ def _serve(env: dict[str, str], *argv: str) -> int:
     return 128 - code if code < 0 else code  # ended by signal N: exit 128 + N, as a shell reports it
 
 
+PYTEST_WORKERS = "2"
+"""pytest-xdist workers: most of the suite waits on servers, processes and clocks, so two share two cores well."""
+
+
+def _parallel(pytest_args: list[str]) -> list[str]:
+    """The xdist options the test command adds, before the caller's: a later ``-n 0`` runs serially, and
+    ``-p no:xdist`` (which would not know ``-n``) gets none."""
+    if any(arg.endswith("no:xdist") for arg in pytest_args):
+        return []
+    return ["-n", PYTEST_WORKERS, "--dist", "loadgroup"]
+
+
 def main() -> int:
     """Dispatch `serve` or `test`."""
     command = sys.argv[1] if len(sys.argv) > 1 else ""
@@ -114,7 +127,7 @@ def main() -> int:
         _run(env, "ruff", "check", ".")
         _run(env, "ruff", "format", "--check", ".")
         _run(env, "mypy")
-        _run(env, "pytest", *sys.argv[2:])
+        _run(env, "pytest", *_parallel(sys.argv[2:]), *sys.argv[2:])
         _run(env, "sphinx-build", "-W", "--keep-going", "-q", "-b", "html", "docs", "docs/_build/html")
     except subprocess.CalledProcessError as exc:
         return exc.returncode or 1

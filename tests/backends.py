@@ -1,7 +1,8 @@
 """Which backends the contract and API tests run on, and how each is reached.
 
 PostgreSQL and Redis are real servers on 127.0.0.1. Without one, its cases skip with a reason; under ``CI=true`` a
-missing server fails the run instead, so CI can never go green by skipping.
+missing server fails the run instead, so CI can never go green by skipping. Under pytest-xdist each worker has a
+PostgreSQL database and a Redis database of its own (see ``POSTGRES_URL`` and ``REDIS_URL``), as tests empty them.
 """
 
 from __future__ import annotations
@@ -10,16 +11,52 @@ import os
 import socket
 import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, closing
+from contextlib import asynccontextmanager, closing, suppress
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from sqlalchemy import make_url
 
 from litestar_registry.store import ServiceStore, create_store
 
-POSTGRES_URL = os.environ.get("REGISTRY_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("REGISTRY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+"""The pytest-xdist worker running this process (``gw0``, ``gw1``, ...), or ``""`` in a serial run."""
+WORKER_INDEX = int(WORKER.removeprefix("gw")) if WORKER.startswith("gw") else 0
+
+
+def _worker_postgres_url(base: str) -> str:
+    """Each xdist worker gets a database of its own, named after it: ``test`` becomes ``test_gw0``, ``test_gw1``..."""
+    if not WORKER:
+        return base
+    url = make_url(base)
+    return url.set(database=f"{url.database}_{WORKER}").render_as_string(hide_password=False)
+
+
+def _worker_redis_url(setting: str) -> str:
+    """Each xdist worker gets a Redis database of its own: the ``N``-th URL of a comma-separated list, or else the
+    one URL's database number minus ``N`` (``/15`` serves ``gw0`` with 15, ``gw1`` with 14, ...)."""
+    urls = [url.strip() for url in setting.split(",") if url.strip()]
+    if len(urls) > 1:
+        if len(urls) <= WORKER_INDEX:
+            raise pytest.UsageError(f"REGISTRY_TEST_REDIS_URL lists {len(urls)} URLs, too few for worker {WORKER}")
+        return urls[WORKER_INDEX]
+    (url,) = urls
+    if not WORKER_INDEX:
+        return url
+    parts = urlsplit(url)
+    number = int(parts.path.strip("/") or 0) - WORKER_INDEX
+    if number < 0:
+        raise pytest.UsageError(
+            f"REGISTRY_TEST_REDIS_URL {url}: no Redis database left for worker {WORKER}; list one URL per worker"
+        )
+    return urlunsplit(parts._replace(path=f"/{number}"))
+
+
+POSTGRES_URL = _worker_postgres_url(
+    os.environ.get("REGISTRY_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+)
+REDIS_URL = _worker_redis_url(os.environ.get("REGISTRY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 BACKENDS = ["memory", "sqlite", "postgres", "redis"]
@@ -40,6 +77,29 @@ def require_server(backend: str) -> None:
         if IN_CI:
             pytest.fail(f"{message}; under CI=true a missing server is a failure")
         pytest.skip(message)
+
+
+def ensure_postgres_database() -> None:
+    """Create this worker's PostgreSQL database when it does not exist yet (nothing to do in a serial run).
+
+    Connects to the server's ``postgres`` database; a server that cannot be reached is left to ``require_server``.
+    """
+    if not WORKER:
+        return
+    import psycopg  # DBOS's driver: a synchronous connection, before any test's event loop exists
+    from psycopg import sql
+
+    url = make_url(POSTGRES_URL)
+    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    try:
+        connection = psycopg.connect(admin, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError:
+        return
+    with connection:
+        exists = connection.execute("select 1 from pg_database where datname = %s", (url.database,)).fetchone()
+        if exists is None:
+            with suppress(psycopg.errors.DuplicateDatabase):
+                connection.execute(sql.SQL("create database {}").format(sql.Identifier(str(url.database))))
 
 
 def backend_url(backend: str, tmp_path: Path) -> str:

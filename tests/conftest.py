@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from litestar_registry.store import ServiceStore
-from tests.backends import BACKENDS, open_store
+from tests.backends import BACKENDS, ensure_postgres_database, open_store
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _worker_database() -> None:
+    """Under pytest-xdist, this worker's own PostgreSQL database, created before its first test."""
+    ensure_postgres_database()
 
 
 @pytest.fixture(params=BACKENDS)

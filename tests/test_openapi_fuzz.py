@@ -38,6 +38,8 @@ from schemathesis.specs.openapi.checks import ignored_auth, negative_data_reject
 
 from tests.backends import backend_url, open_store
 
+pytestmark = pytest.mark.xdist_group("registry-fuzz")  # its module-scoped app per backend, once
+
 SERVICE_KEY = "fuzz-service-key-0123456789"
 ADMIN_KEY = "fuzz-admin-key-0123456789"
 TTL_KEY = "fuzz-ttl-key-0123456789"

@@ -29,7 +29,7 @@ from tests.contract import test_event_log as event_log
 from tests.contract import test_store_contract as contract
 from tests.records import T0, first_version, make_record
 
-pytestmark = pytest.mark.redis
+pytestmark = [pytest.mark.redis, pytest.mark.xdist_group("redis-cluster")]  # one cluster a run, not one a worker
 
 CASES: list[tuple[str, Callable[[ServiceStore], Awaitable[None]]]] = [
     (name, function)

@@ -20,7 +20,7 @@ from litestar_registry.core.ports import ServiceStore
 from litestar_registry.store.redis import RedisServiceStore
 from tests.test_redis_cluster import CASES
 
-pytestmark = pytest.mark.redis
+pytestmark = [pytest.mark.redis, pytest.mark.xdist_group("redis-sentinel")]  # one Sentinel a run, not one a worker
 
 
 def _free_port(start: int) -> int:

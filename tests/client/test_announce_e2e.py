@@ -19,7 +19,7 @@ import pytest
 
 from tests.client.conftest import ADMIN, Launcher, Process, poll
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("announce-fleet")]  # one fleet of processes a run
 
 LOAD_ALLOWANCE = 1.0
 """Seconds added to an upper bound for a loaded machine (process scheduling, polling every 50 ms)."""

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import ROOT, _free_port
+from tests.e2e.conftest import ROOT, STARTUP_SECONDS, _free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(os.name == "nt", reason="bash and POSIX signals")]
 
@@ -87,7 +87,7 @@ class Example:
         command = [sys.executable, "scripts/dev.py", "serve", "--port", str(self.port)]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.log.read_text()
             try:

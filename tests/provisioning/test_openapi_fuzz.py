@@ -16,7 +16,7 @@ from schemathesis.checks import positive_data_acceptance
 
 from tests.provisioning.conftest import example_app
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("provisioning-fuzz")]  # its module-scoped app, once
 
 PREFIX = "/api/v1/provisioning"
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))

@@ -17,7 +17,8 @@ from tests.provisioning.apps import ACME, ADMIN, GLOBEX, PREFIX, SERVICE, App, p
 from tests.provisioning.conftest import dbos_database, eventually
 from tests.provisioning.receiver import Receiver
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+# One app per backend for the module: its tests stay on one xdist worker, so that it starts once.
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("provisioning-routes")]
 
 SECRET = "s3cret-password-Zq9"
 
