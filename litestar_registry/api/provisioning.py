@@ -17,6 +17,7 @@ from litestar.openapi.spec import SecurityRequirement, SecurityScheme
 from litestar.params import FromPath, QueryParameter
 from litestar.types import Guard
 
+from litestar_registry.api.bodies import held_to_schema
 from litestar_registry.api.openapi import add_security_schemes
 from litestar_registry.api.pagination import decode_workflow_cursor, encode_workflow_cursor
 from litestar_registry.api.problems import problems
@@ -92,6 +93,7 @@ class ProvisioningController(Controller):
 
         An unknown (or not live) service answers 404; an unknown definition or inputs it refuses answer 422.
         """
+        await held_to_schema(request, data)
         engine = registry_provisioning.require()
         await registry_core.get_live(data.service_slug)
         record = await engine.start(
@@ -215,6 +217,7 @@ class ProvisioningController(Controller):
 
         ``endpoint`` and ``credentials`` become the step's outputs; credentials are encrypted and never read back.
         """
+        await held_to_schema(request, data)
         engine = registry_provisioning.require()
         receipt = await engine.callback(
             data.callback_token,

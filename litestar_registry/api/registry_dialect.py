@@ -9,6 +9,7 @@ from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, QueryParameter
 
+from litestar_registry.api.bodies import held_to_schema
 from litestar_registry.api.feed import INDEX_HEADER, FeedSettings, IndexQuery, WaitQuery, index_header, long_poll
 from litestar_registry.api.openapi import ANY_KEY, READ
 from litestar_registry.api.pagination import (
@@ -91,6 +92,7 @@ class RegistryController(Controller):
         self, request: AnyRequest, data: JSONBody[RegistrationRequest], registry_principal: Caller
     ) -> Envelope[RegistrationResponse]:
         """Register a new service. Known accounts and slugs are approved at once; others wait for an admin."""
+        await held_to_schema(request, data)
         record = await self.registry.register(_registration(data), registry_principal)
         return envelope(request, registration_response(record, changed=True))
 
@@ -99,6 +101,7 @@ class RegistryController(Controller):
         self, request: AnyRequest, data: JSONBody[RegistrationRequest], registry_principal: Caller
     ) -> Envelope[RegistrationResponse]:
         """Update a registered service. Idempotent; a version change is added to its version history."""
+        await held_to_schema(request, data)
         record, changed = await self.registry.update(_registration(data), registry_principal)
         return envelope(request, registration_response(record, changed=changed))
 
@@ -109,8 +112,11 @@ class RegistryController(Controller):
         security=ANY_KEY,
         summary="Deregister",
     )
-    async def deregister(self, data: JSONBody[DeregistrationRequest], registry_principal: Caller) -> None:
+    async def deregister(
+        self, request: AnyRequest, data: JSONBody[DeregistrationRequest], registry_principal: Caller
+    ) -> None:
         """Deregister a service; refused (409) while it has active dependents."""
+        await held_to_schema(request, data)
         await self.registry.deregister(data.slug, registry_principal, reason=data.reason)
 
     @post(
@@ -137,6 +143,8 @@ class RegistryController(Controller):
             metrics=data.metrics,
             reported_at=data.timestamp,
         )
+        check_storable(health, "")  # before the strict check: this one names a bad metric by its key, that one cannot
+        await held_to_schema(request, data)
         beat = Heartbeat(slug=data.slug, health=health, version=data.version)
         record, version_changed = await self.registry.heartbeat(beat, registry_principal)
         answer = HeartbeatResponse(

@@ -21,6 +21,7 @@ from litestar.params import HeaderParameter, JSONBody, PathParameter
 from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap, Guard
 
+from litestar_registry.api.bodies import held_to_schema
 from litestar_registry.api.dependencies import bind
 from litestar_registry.api.feed import INDEX_HEADER, FeedSettings, IndexQuery, WaitQuery, index_header, long_poll
 from litestar_registry.api.openapi import TTL_KEY, WRITE, secure
@@ -332,6 +333,7 @@ class TtlDialect(Controller):
         registry_ttl_writer: NamedDependency[Principal],
     ) -> RegisterResponse:
         """Register or re-register (latest wins; ``registered_at`` is kept). Never a conflict for a known id."""
+        await held_to_schema(request, data)
         settings = self.settings
         sent = msgspec.json.decode(await request.body())["info"]
         info = data.info

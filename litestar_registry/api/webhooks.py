@@ -21,6 +21,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter
 from litestar.types import Guard
 
+from litestar_registry.api.bodies import held_to_schema
 from litestar_registry.api.openapi import ADMIN_KEY
 from litestar_registry.api.pagination import (
     decode_position_cursor,
@@ -97,6 +98,7 @@ class WebhooksController(Controller):
         The subscription receives the events appended from now on. A URL the outbound policy refuses (loopback or
         private addresses unless allowed, other schemes than HTTP(S)) answers 422.
         """
+        await held_to_schema(request, data)
         engine = registry_webhooks.require()
         record, secret = await engine.create_subscription(
             url=data.url, topics=data.topics, description=data.description, enabled=data.enabled, secret=data.secret
@@ -163,6 +165,7 @@ class WebhooksController(Controller):
 
         Deliveries waiting for their next attempt go to the new URL; disabling ends them (``dead``, replayable).
         """
+        await held_to_schema(request, data)
         engine = registry_webhooks.require()
         record = await engine.update_subscription(_subscription_id(subscription_id), **_given(data))
         return envelope(request, SubscriptionView.of(record, engine.clock.now()))
@@ -235,6 +238,7 @@ class WebhooksController(Controller):
         the subscriber verifies with either while it switches over. Send ``{}`` for a new secret and the configured
         grace.
         """
+        await held_to_schema(request, data)
         engine = registry_webhooks.require()
         record, secret = await engine.rotate_secret(
             _subscription_id(subscription_id), secret=data.secret, grace_seconds=data.grace_seconds

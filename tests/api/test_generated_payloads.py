@@ -444,3 +444,32 @@ async def test_a_report_timestamp_is_kept_in_utc(h: Harness) -> None:
     assert stored.health is not None
     assert stored.health.reported_at is not None
     assert stored.health.reported_at.isoformat() == "2026-01-01T00:00:00+00:00"  # the same instant, on every backend
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"timestamp": 0}, "timestamp"),  # Litestar's lax conversion read a number as a Unix time (1970)
+        ({"uptime_seconds": "5"}, "uptime_seconds"),  # ... and a numeric string as a number
+        ({"metrics": {"rps": "12"}}, "metrics.rps"),
+    ],
+)
+async def test_a_heartbeat_value_of_the_wrong_json_type_is_422_and_changes_nothing(
+    h: Harness, changes: dict[str, Any], field: str
+) -> None:
+    await h.register("typed")
+    before = await h.plugin.store.get("typed")
+    h.clock.advance(5)
+    response = await h.client.post(HEARTBEAT, json={"slug": "typed", **changes}, headers=A)
+    assert problem(response, 422, "invalid_input")["errors"][0]["field"].startswith(field.split(".")[0])
+    assert await h.plugin.store.get("typed") == before
+
+
+async def test_a_registration_value_of_the_wrong_json_type_is_422_and_stores_nothing(
+    h: Harness,
+) -> None:
+    refused = await h.client.post(REGISTER, json=registration("typed", ttl_seconds="60"), headers=A)
+    assert problem(refused, 422, "invalid_input")["errors"][0]["field"] == "ttl_seconds"
+    assert await h.plugin.store.get("typed") is None
+    beat = await h.client.post(HEARTBEAT, json={"slug": "nobody", "uptime_seconds": 5}, headers=A)
+    assert beat.status_code == 404  # the right types pass the check and reach the registry
