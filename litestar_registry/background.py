@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+from litestar_registry.core.feed import raise_if_cancelled
 from litestar_registry.core.models import ServiceRecord
 from litestar_registry.core.registry import Registry
 
@@ -61,6 +62,7 @@ class Sweeper:
                 await self.run_once()
             except Exception:
                 logger.exception("registry sweep failed; retrying in %.1fs", self.interval)
+            raise_if_cancelled()  # a driver that swallowed the cancellation (redis-py 8.1 does) must not keep us alive
             await asyncio.sleep(self.interval)
 
     def start(self) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from litestar_registry.core.errors import ServiceNotFound
+from litestar_registry.core.feed import raise_if_cancelled
 from litestar_registry.core.models import ServiceQuery, ServiceRecord, ServiceStatus
 from litestar_registry.provisioning.instances import (
     EXECUTOR_SLUG_PREFIX,
@@ -163,6 +164,7 @@ class DurableExecution:
         slug = executor_slug(self.executor_id)
         interval = self.config.provisioning_instance_ttl_seconds / 3
         while True:
+            raise_if_cancelled()  # a driver that swallowed the cancellation must not keep this loop alive
             await asyncio.sleep(interval)
             try:
                 await self.registry.ping(slug, INSTANCE_PRINCIPAL)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 from litestar_registry import RegistryConfig, RegistryPlugin
@@ -58,3 +59,28 @@ async def test_two_plugin_instances_sweeping_one_store_expire_each_service_once(
     finally:
         for plugin in plugins:
             await plugin.store.close()
+
+
+class _SwallowingStore(MemoryServiceStore):
+    """A store whose sweep, like a redis-py 8.1 command in flight, catches its cancellation and returns normally."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+
+    async def sweep_due(self, *args: object, **kwargs: object) -> list[object]:  # type: ignore[override]
+        self.entered.set()
+        # The driver's bug: the cancellation is consumed, and the caller is handed a normal answer.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(3600)
+        return []
+
+
+async def test_the_sweeper_stops_even_when_the_driver_swallows_its_cancellation() -> None:
+    from litestar_registry.background import Sweeper
+
+    store = _SwallowingStore()
+    sweeper = Sweeper(Registry(store, registry_policy(RegistryConfig(store_url="memory://"))), interval=0.01)
+    sweeper.start()
+    await asyncio.wait_for(store.entered.wait(), 5)
+    await asyncio.wait_for(sweeper.stop(), 5)  # before the fix: the loop slept again and stop() waited forever

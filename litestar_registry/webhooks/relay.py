@@ -16,6 +16,7 @@ import contextlib
 import logging
 
 from litestar_registry.core.events import ChangeEvent, EventLog, Topic
+from litestar_registry.core.feed import raise_if_cancelled
 from litestar_registry.webhooks.engine import WebhookEngine
 from litestar_registry.webhooks.models import SubscriptionRecord
 
@@ -106,6 +107,7 @@ class Relay:
             except Exception:
                 logger.exception("litestar-registry: the webhook relay failed; it tries again at its next round")
                 read = 0
+            raise_if_cancelled()  # a driver that swallowed the cancellation (redis-py 8.1 does) must not keep us alive
             if read >= self.batch:
                 continue  # more is waiting
             with contextlib.suppress(TimeoutError):
