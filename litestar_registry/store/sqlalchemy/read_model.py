@@ -9,7 +9,7 @@ from typing import Any, ClassVar, cast
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from litestar_registry.store.sqlalchemy.store import create_store_engine, transaction
+from litestar_registry.store.sqlalchemy.store import create_store_engine, prepare_engine, transaction
 
 __all__ = ("SQLReadModel",)
 
@@ -61,20 +61,12 @@ class SQLReadModel:
         if self._engine is not None:
             return
         engine = self._shared or create_store_engine(cast("str", self._url), **self._engine_options)
-        try:
-            if engine.dialect.name not in ("sqlite", "postgresql"):
-                raise ValueError(
-                    f"the SQL {self.kind} store supports sqlite and postgresql, not {engine.dialect.name!r}"
-                )
-            if self._create_schema:
-                from litestar_registry.store.sqlalchemy.migrate import ensure_schema
-
-                async with transaction(engine) as conn:
-                    await conn.run_sync(ensure_schema)
-        except BaseException:
-            if self._shared is None:
-                await engine.dispose()
-            raise
+        await prepare_engine(
+            engine,
+            create_schema=self._create_schema,
+            owned=self._shared is None,
+            refuse=lambda name: ValueError(f"the SQL {self.kind} store supports sqlite and postgresql, not {name!r}"),
+        )
         self._engine = engine
         self._writes = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 

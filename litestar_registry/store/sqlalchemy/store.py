@@ -33,7 +33,7 @@ either dialect, measured on a two-core machine loaded by other work (the query a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -113,6 +113,7 @@ __all__ = (
     "append_events",
     "create_store_engine",
     "label_rows",
+    "prepare_engine",
     "transaction",
 )
 
@@ -505,6 +506,28 @@ def _record(row: RowMapping) -> ServiceRecord:
     )
 
 
+async def prepare_engine(
+    engine: AsyncEngine, *, create_schema: bool, owned: bool, refuse: Callable[[str], Exception]
+) -> None:
+    """Check an engine at a store's open: its dialect, then (``create_schema``) the registry's tables.
+
+    A dialect the SQL stores cannot serve raises ``refuse(name)``; ``create_schema`` brings the tables to the newest
+    revision. An engine of the caller's own (``owned``) is disposed when either fails.
+    """
+    try:
+        if engine.dialect.name not in SUPPORTED_DIALECTS:
+            raise refuse(engine.dialect.name)
+        if create_schema:
+            from litestar_registry.store.sqlalchemy.migrate import ensure_schema
+
+            async with transaction(engine) as conn:
+                await conn.run_sync(ensure_schema)
+    except BaseException:
+        if owned:
+            await engine.dispose()
+        raise
+
+
 class SQLAlchemyServiceStore(ServiceStore):
     """Service records in SQL through SQLAlchemy's asyncio engine: SQLite or PostgreSQL.
 
@@ -577,22 +600,16 @@ class SQLAlchemyServiceStore(ServiceStore):
             engine = create_store_engine(self._url, **self._engine_options)
         else:
             engine = cast("SQLAlchemyAsyncConfig", self._config).get_engine()
-        try:
-            if engine.dialect.name not in SUPPORTED_DIALECTS:
-                from litestar_registry.store import StoreConfigurationError
+        from litestar_registry.store import StoreConfigurationError
 
-                raise StoreConfigurationError(
-                    f"the SQL store supports {', '.join(sorted(SUPPORTED_DIALECTS))}, not {engine.dialect.name!r}"
-                )
-            if self._create_schema:
-                from litestar_registry.store.sqlalchemy.migrate import ensure_schema
-
-                async with transaction(engine) as conn:
-                    await conn.run_sync(ensure_schema)
-        except BaseException:
-            if self._url is not None:
-                await engine.dispose()
-            raise
+        await prepare_engine(
+            engine,
+            create_schema=self._create_schema,
+            owned=self._url is not None,
+            refuse=lambda name: StoreConfigurationError(
+                f"the SQL store supports {', '.join(sorted(SUPPORTED_DIALECTS))}, not {name!r}"
+            ),
+        )
         self._engine = engine
         self._loop = asyncio.get_running_loop()
         self._postgres = engine.dialect.name == "postgresql"
